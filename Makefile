@@ -1,0 +1,33 @@
+# Every target runs inside .venv, built from the pinned lock file only.
+SHELL := /bin/bash
+# python3.10: the first interpreter that really is 3.10 (a pyenv shim may exist but refuse to run).
+PYTHON310 ?= $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10; do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && { echo "$$p"; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+MNIST_DIR ?=
+PRESET ?= default
+OUTPUT_DIR ?= runs/local
+PYTEST_ARGS ?=
+
+.PHONY: install run test clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock setup.py
+	@test -n "$(PYTHON310)" || { echo "error: python3.10 not found (install it, or pass PYTHON310=/path/to/python3.10)"; exit 1; }
+	rm -rf $(VENV)
+	$(PYTHON310) -m venv $(VENV)
+	$(BIN)/pip install --quiet --no-deps -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
+	touch $@
+
+run: install
+	$(BIN)/dcgan-pipeline --preset $(PRESET) --output-dir $(OUTPUT_DIR) $(if $(MNIST_DIR),--mnist-dir $(MNIST_DIR))
+
+test: install
+	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) runs

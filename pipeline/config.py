@@ -1,0 +1,105 @@
+"""The one typed configuration of the pipeline, with named presets.
+
+`TrainerConfig` travels to the Trainer's run_fn through `custom_config` (as a
+plain dict), so every hyper-parameter lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+STRATEGIES = ("auto", "mirrored", "one_device")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerConfig:
+    """DCGAN hyper-parameters (Radford et al. 2016 unless noted)."""
+
+    z_dim: int = 100
+    # Generator: project z to 7x7xfilters[0], then stride-2 5x5 transposed
+    # convolutions up to 28x28 (the last one to 1 channel, tanh).
+    generator_filters: tuple[int, ...] = (128, 64)
+    # Discriminator: stride-2 5x5 convolutions, then one logit.
+    discriminator_filters: tuple[int, ...] = (64, 128)
+    # Extra stride-1 5x5 convolutions after each upsampling of the generator.
+    generator_extra_layers: int = 0
+    kernel_size: int = 5
+    leaky_relu_slope: float = 0.2
+    batch_size: int = 64  # Global batch, split over the replicas.
+    train_steps: int = 1000
+    learning_rate: float = 2e-4
+    beta_1: float = 0.5
+    generator_steps: int = 2  # Generator updates per discriminator step.
+    # One-sided label smoothing (Salimans et al. 2016): real targets 0.9, fake 0.0.
+    real_target: float = 0.9
+    fake_target: float = 0.0
+    sync_batch_norm: bool = False  # Batch statistics over all replicas.
+    strategy: str = "auto"
+    seed: int = 0
+    log_every_steps: int = 50
+    sample_every_steps: int = 250
+    shuffle_buffer: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        for name in ("z_dim", "batch_size", "train_steps", "generator_steps",
+                     "log_every_steps", "sample_every_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if len(self.generator_filters) != 2:
+            raise ValueError("generator_filters needs 2 entries (7x7 and 14x14 feature maps) "
+                             f"for 28x28 images, got {self.generator_filters}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainerConfig":
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(values) - set(known)
+        if unknown:
+            raise ValueError(f"unknown trainer settings: {sorted(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """Where the pipeline runs and what it trains."""
+
+    pipeline_name: str = "dcgan-mnist"
+    model_name: str = "dcgan_mnist"
+    output_dir: str = "runs/local"
+    # Directory with the four IDX files; empty: download with tensorflow-datasets.
+    mnist_dir: str = ""
+    trainer: TrainerConfig = TrainerConfig()
+    beam_pipeline_args: tuple[str, ...] = ("--direct_running_mode=in_memory",
+                                           "--direct_num_workers=1")
+    enable_cache: bool = True
+
+    def replace_trainer(self, **changes: Any) -> "PipelineConfig":
+        return dataclasses.replace(self, trainer=dataclasses.replace(self.trainer, **changes))
+
+
+PRESETS: dict[str, PipelineConfig] = {
+    # Seconds: the tests' end-to-end runs on the committed MNIST slice.
+    "smoke": PipelineConfig(trainer=TrainerConfig(
+        generator_filters=(32, 16), discriminator_filters=(16, 32), batch_size=32,
+        train_steps=20, log_every_steps=5, sample_every_steps=10)),
+    # `make run`: recognizable digits in minutes on a 2-core CPU.
+    "default": PipelineConfig(trainer=TrainerConfig(
+        generator_filters=(64, 32), discriminator_filters=(32, 64), batch_size=64,
+        train_steps=1500, log_every_steps=100, sample_every_steps=500)),
+    # The quality benchmark: the specification's sizes, longer training.
+    "full": PipelineConfig(trainer=TrainerConfig(
+        generator_filters=(128, 64), discriminator_filters=(64, 128), batch_size=64,
+        train_steps=10_000, log_every_steps=200, sample_every_steps=1000)),
+}
+
+
+def preset(name: str) -> PipelineConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None

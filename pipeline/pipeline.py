@@ -1,0 +1,67 @@
+"""create_pipeline: the one definition of the DAG; runners only choose where it runs."""
+
+from __future__ import annotations
+
+import os
+
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+
+import components
+from components.data_validation_gate import DataValidationGate
+from components.mnist_example_gen import MnistExampleGen
+from pipeline.config import PipelineConfig
+from trainer.run import TRAINER_CONFIG_KEY
+
+SCHEMA_FILE = os.path.join(os.path.dirname(components.__file__), "schema", "schema.pbtxt")
+PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
+RUN_FN = "trainer.run.run_fn"
+
+
+def serving_model_dir(config: PipelineConfig) -> str:
+    """TF Serving's layout: <output-dir>/serving/<model name>/<numeric version>/."""
+    return os.path.join(config.output_dir, "serving", config.model_name)
+
+
+def pipeline_root(config: PipelineConfig) -> str:
+    return os.path.join(config.output_dir, "pipeline_root")
+
+
+def metadata_path(config: PipelineConfig) -> str:
+    return os.path.join(config.output_dir, "metadata.sqlite")
+
+
+def create_pipeline(
+    config: PipelineConfig,
+    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
+) -> tfx.dsl.Pipeline:
+    example_gen = MnistExampleGen(mnist_dir=config.mnist_dir)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=SCHEMA_FILE)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    data_gate = DataValidationGate(anomalies=example_validator.outputs["anomalies"])
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN)
+    transform.add_upstream_node(data_gate)  # No transformation of data with anomalies.
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=config.trainer.train_steps),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=0),
+        custom_config={TRAINER_CONFIG_KEY: config.trainer.to_dict()})
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=serving_model_dir(config))))
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=pipeline_root(config),
+        components=[example_gen, statistics_gen, schema_gen, example_validator, data_gate,
+                    transform, trainer, pusher],
+        enable_cache=config.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(config.beam_pipeline_args))

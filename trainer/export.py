@@ -1,0 +1,51 @@
+"""The generator SavedModel served by TF Serving.
+
+Signatures (batch-major, so TF Serving's batching applies):
+  serving_default: z float32 [N, z_dim] -> images uint8 [N, 28, 28, 1], png string [N]
+  generate:        seed int64 [N]       -> the same outputs, deterministic per seed
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from trainer import images as image_utils
+
+IMAGES_OUTPUT = "images"
+PNG_OUTPUT = "png"
+
+
+def noise_from_seeds(seeds: tf.Tensor, z_dim: int) -> tf.Tensor:
+    """One standard-normal z per int64 seed, stateless: a seed always gives the same z."""
+    return tf.map_fn(
+        lambda seed: tf.random.stateless_normal([z_dim], seed=tf.stack([seed, seed * 0])),
+        seeds, fn_output_signature=tf.float32)
+
+
+class GeneratorModule(tf.Module):
+    """Holds the generator and its serving signatures."""
+
+    def __init__(self, generator: keras.Model):
+        super().__init__(name="dcgan_generator")
+        self.generator = generator
+        z_dim = int(generator.inputs[0].shape[-1])
+        self.z_dim = z_dim
+        self.serving_default = tf.function(
+            self._from_z, input_signature=[tf.TensorSpec([None, z_dim], tf.float32, name="z")])
+        self.generate = tf.function(
+            self._from_seeds, input_signature=[tf.TensorSpec([None], tf.int64, name="seed")])
+
+    def _from_z(self, z: tf.Tensor) -> dict[str, tf.Tensor]:
+        pixels = image_utils.to_uint8(self.generator(z, training=False))
+        png = tf.map_fn(tf.io.encode_png, pixels, fn_output_signature=tf.string)
+        return {IMAGES_OUTPUT: pixels, PNG_OUTPUT: png}
+
+    def _from_seeds(self, seed: tf.Tensor) -> dict[str, tf.Tensor]:
+        return self._from_z(noise_from_seeds(seed, self.z_dim))
+
+
+def export_generator(generator: keras.Model, export_dir: str) -> None:
+    module = GeneratorModule(generator)
+    tf.saved_model.save(module, export_dir, signatures={
+        "serving_default": module.serving_default, "generate": module.generate})

@@ -1,0 +1,12 @@
+"""Feature names and shapes: the contract between ExampleGen, Transform and the models."""
+
+IMAGE_KEY = "image"  # Raw: bytes, 784 uint8, row-major 28x28.
+LABEL_KEY = "label"  # Raw: int64 0-9.
+IMAGE_XF = "image_xf"  # Transformed: float32 [784] in [-1, 1].
+LABEL_XF = "label_xf"  # Transformed: int64.
+
+IMAGE_SIZE = 28
+IMAGE_PIXELS = IMAGE_SIZE * IMAGE_SIZE
+IMAGE_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
+NUM_CLASSES = 10
+PIXEL_HALF_RANGE = 127.5  # uint8 [0, 255] <-> [-1, 1].

@@ -1,0 +1,88 @@
+"""The DCGAN training step, written for a tf.distribute strategy.
+
+One step: a discriminator update on an all-real minibatch, one on an all-fake
+minibatch (separate batches, so BatchNorm never mixes them), then
+`generator_steps` generator updates with the "real" target. Losses are
+sigmoid cross-entropy on logits, averaged over the global batch, so gradients
+summed over replicas equal the single-device gradients.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from pipeline.config import TrainerConfig
+from trainer.models import build_discriminator, build_generator
+
+# Keys of one batch: real images, noise for the fake D batch, noise per G update.
+REAL = "images"
+Z_DISCRIMINATOR = "z_d"
+Z_GENERATOR = "z_g"
+
+
+def _adam(config: TrainerConfig) -> keras.optimizers.Optimizer:
+    return keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)
+
+
+class DCGAN:
+    """Both networks, their two Adam optimizers and the distributed train step."""
+
+    def __init__(self, config: TrainerConfig, strategy: tf.distribute.Strategy):
+        self.config = config
+        self.strategy = strategy
+        with strategy.scope():
+            self.generator = build_generator(config)
+            self.discriminator = build_discriminator(config)
+            self.g_optimizer = _adam(config)
+            self.d_optimizer = _adam(config)
+            # Built here, in the strategy's scope, not lazily inside the replica step.
+            self.g_optimizer.build(self.generator.trainable_variables)
+            self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.train_step = tf.function(self._train_step)
+
+    def _loss(self, logits: tf.Tensor, target: float) -> tf.Tensor:
+        per_example = tf.nn.sigmoid_cross_entropy_with_logits(
+            labels=tf.fill(tf.shape(logits), target), logits=logits)
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)
+
+    def _global_mean(self, values: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_sum(values) / self.config.batch_size
+
+    def _update(self, tape: tf.GradientTape, loss: tf.Tensor, model: keras.Model,
+                optimizer: keras.optimizers.Optimizer) -> None:
+        variables = model.trainable_variables
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+
+    def _replica_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        config = self.config
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(batch[REAL], training=True)
+            d_loss_real = self._loss(real_logits, config.real_target)
+        self._update(tape, d_loss_real, self.discriminator, self.d_optimizer)
+
+        fake = self.generator(batch[Z_DISCRIMINATOR], training=True)
+        with tf.GradientTape() as tape:
+            fake_logits = self.discriminator(fake, training=True)
+            d_loss_fake = self._loss(fake_logits, config.fake_target)
+        self._update(tape, d_loss_fake, self.discriminator, self.d_optimizer)
+
+        for index in range(config.generator_steps):
+            with tf.GradientTape() as tape:
+                logits = self.discriminator(
+                    self.generator(batch[Z_GENERATOR][:, index], training=True), training=True)
+                g_loss = self._loss(logits, 1.0)
+            self._update(tape, g_loss, self.generator, self.g_optimizer)
+
+        return {
+            "d_loss": d_loss_real + d_loss_fake,
+            "g_loss": g_loss,
+            "d_real": self._global_mean(tf.sigmoid(real_logits)),
+            "d_fake": self._global_mean(tf.sigmoid(fake_logits)),
+        }
+
+    def _train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """One step on a distributed global batch; returns global-batch metrics."""
+        per_replica = self.strategy.run(self._replica_step, args=(batch,))
+        return {name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                for name, value in per_replica.items()}

@@ -1,0 +1,59 @@
+"""The DCGAN generator and discriminator of Radford et al. (2016), for 28x28x1."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from pipeline.config import TrainerConfig
+from trainer import features
+
+# 28 = 7 * 2 * 2: two stride-2 upsamplings from the projected feature map.
+PROJECTED_SIZE = features.IMAGE_SIZE // 4
+
+
+def _batch_norm(config: TrainerConfig) -> layers.Layer:
+    return layers.BatchNormalization(synchronized=config.sync_batch_norm)
+
+
+def build_generator(config: TrainerConfig) -> keras.Model:
+    """z [N, z_dim] -> images [N, 28, 28, 1] in [-1, 1].
+
+    Project and reshape, then 5x5 stride-2 transposed convolutions with
+    BatchNorm and ReLU, and a tanh output layer.
+    """
+    first, second = config.generator_filters
+    z = keras.Input((config.z_dim,), name="z")
+    x = layers.Dense(PROJECTED_SIZE * PROJECTED_SIZE * first, use_bias=False)(z)
+    x = layers.ReLU()(_batch_norm(config)(x))
+    x = layers.Reshape((PROJECTED_SIZE, PROJECTED_SIZE, first))(x)
+    for filters, upsample in ((first, False), (second, True)):
+        if upsample:
+            x = layers.Conv2DTranspose(filters, config.kernel_size, strides=2, padding="same",
+                                       use_bias=False)(x)
+            x = layers.ReLU()(_batch_norm(config)(x))
+        for _ in range(config.generator_extra_layers):
+            x = layers.Conv2DTranspose(filters, config.kernel_size, strides=1, padding="same",
+                                       use_bias=False)(x)
+            x = layers.ReLU()(_batch_norm(config)(x))
+    images = layers.Conv2DTranspose(1, config.kernel_size, strides=2, padding="same",
+                                    activation="tanh", dtype="float32", name="images")(x)
+    return keras.Model(z, images, name="generator")
+
+
+def build_discriminator(config: TrainerConfig) -> keras.Model:
+    """images [N, 28, 28, 1] -> one logit [N, 1].
+
+    5x5 stride-2 convolutions, no pooling, no hidden dense layer; BatchNorm on
+    every layer but the first and the last; LeakyReLU(0.2).
+    """
+    images = keras.Input(features.IMAGE_SHAPE, name="images")
+    x = images
+    for index, filters in enumerate(config.discriminator_filters):
+        x = layers.Conv2D(filters, config.kernel_size, strides=2, padding="same",
+                          use_bias=index == 0)(x)
+        if index > 0:
+            x = _batch_norm(config)(x)
+        x = layers.LeakyReLU(config.leaky_relu_slope)(x)
+    logit = layers.Dense(1, dtype="float32", name="logit")(layers.Flatten()(x))
+    return keras.Model(images, logit, name="discriminator")
