@@ -9,15 +9,18 @@ MNIST_DIR ?=
 PRESET ?= default
 OUTPUT_DIR ?= runs/local
 PYTEST_ARGS ?=
+PIP_VERSION := 26.3
 
 .PHONY: install run test clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.lock setup.py
+$(VENV)/.installed: requirements.lock setup.py Makefile
 	@test -n "$(PYTHON310)" || { echo "error: python3.10 not found (install it, or pass PYTHON310=/path/to/python3.10)"; exit 1; }
 	rm -rf $(VENV)
 	$(PYTHON310) -m venv $(VENV)
+	# A current pip: PEP 660 editable install, console scripts without pkg_resources.
+	$(BIN)/python -m pip install --quiet pip==$(PIP_VERSION)
 	$(BIN)/pip install --quiet --no-deps -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/pip check

@@ -5,8 +5,6 @@ not stop anything. Transform depends on this gate, so a failure here ends the
 run before any transformation, training or push.
 """
 
-from __future__ import annotations
-
 import logging
 import os
 

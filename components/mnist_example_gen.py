@@ -5,8 +5,6 @@ driver does not run on the open-source Kubeflow Pipelines backend), and the
 same code runs under LocalDagRunner and KubeflowV2DagRunner.
 """
 
-from __future__ import annotations
-
 import logging
 import os
 from typing import Iterable
@@ -72,10 +70,10 @@ def MnistExampleGen(  # pylint: disable=invalid-name
         `mnist` with tensorflow-datasets.
     """
     splits = load_mnist(mnist_dir)  # Raises MnistDataError before anything is written.
+    examples.split_names = artifact_utils.encode_split_names(list(splits))
     for split, data in splits.items():
         logging.info("MnistExampleGen: writing %d %s examples from %s", len(data.labels), split,
                      mnist_dir or "tensorflow-datasets")
         write_split(data, artifact_utils.get_split_uri([examples], split))
-    examples.split_names = artifact_utils.encode_split_names(list(splits))
     examples.span = 0
     examples.set_string_custom_property("payload_format", "FORMAT_TF_EXAMPLE")
