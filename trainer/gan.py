@@ -52,7 +52,14 @@ class DCGAN:
     def _update(self, tape: tf.GradientTape, loss: tf.Tensor, model: keras.Model,
                 optimizer: keras.optimizers.Optimizer) -> None:
         variables = model.trainable_variables
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        gradients = tape.gradient(loss, variables)
+        # Keras 3.4's optimizer applies each replica's own gradient to that replica's
+        # copy of a mirrored variable (its all-reduce runs in cross-replica context,
+        # where it is skipped), so the copies drift apart. Summing here makes every
+        # replica apply the global-batch gradient; tests/test_gan.py checks it.
+        gradients = tf.distribute.get_replica_context().all_reduce(
+            tf.distribute.ReduceOp.SUM, gradients)
+        optimizer.apply_gradients(zip(gradients, variables))
 
     def _replica_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         config = self.config

@@ -1,0 +1,94 @@
+"""The DCGAN train step: update schedule, optimizers, and MirroredStrategy equivalence."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline.config import TrainerConfig
+from trainer.data import with_noise
+from trainer.gan import DCGAN, REAL, Z_DISCRIMINATOR, Z_GENERATOR
+
+CONFIG = TrainerConfig(generator_filters=(16, 8), discriminator_filters=(8, 16), batch_size=8)
+
+
+def batch(config: TrainerConfig, seed: int = 0) -> dict[str, tf.Tensor]:
+    images = tf.data.Dataset.from_tensor_slices(
+        tf.random.stateless_uniform([config.batch_size, 28, 28, 1], [seed, 1], -1, 1))
+    return next(iter(with_noise(images, config)))
+
+
+def weights(gan: DCGAN) -> list[np.ndarray]:
+    return [np.array(v) for v in gan.generator.weights + gan.discriminator.weights]
+
+
+def test_batch_carries_separate_noise_for_every_update():
+    b = batch(CONFIG)
+    assert b[REAL].shape == (8, 28, 28, 1)
+    assert b[Z_DISCRIMINATOR].shape == (8, 100)
+    assert b[Z_GENERATOR].shape == (8, 2, 100)
+    assert not np.allclose(b[Z_GENERATOR][:, 0], b[Z_GENERATOR][:, 1])
+
+
+@pytest.mark.parametrize("generator_steps", [1, 2, 3])
+def test_update_schedule_two_discriminator_updates_and_n_generator_updates(generator_steps):
+    config = dataclasses.replace(CONFIG, generator_steps=generator_steps)
+    gan = DCGAN(config, tf.distribute.get_strategy())
+    for _ in range(2):
+        metrics = gan.train_step(batch(config))
+    assert int(gan.d_optimizer.iterations.numpy()) == 4  # real + fake, twice.
+    assert int(gan.g_optimizer.iterations.numpy()) == 2 * generator_steps
+    assert 0.0 < float(metrics["d_real"]) < 1.0 and 0.0 < float(metrics["d_fake"]) < 1.0
+    assert np.isfinite(float(metrics["d_loss"])) and np.isfinite(float(metrics["g_loss"]))
+
+
+def test_optimizers_are_adam_2e4_beta_0_5_one_per_network():
+    gan = DCGAN(CONFIG, tf.distribute.get_strategy())
+    for optimizer in (gan.g_optimizer, gan.d_optimizer):
+        assert type(optimizer).__name__ == "Adam"
+        assert float(optimizer.learning_rate.numpy()) == pytest.approx(2e-4)
+        assert optimizer.beta_1 == 0.5
+    assert gan.g_optimizer is not gan.d_optimizer
+
+
+def test_discriminator_loss_uses_the_smoothed_targets():
+    gan = DCGAN(CONFIG, tf.distribute.get_strategy())
+    logits = tf.zeros([8, 1])  # sigmoid 0.5: loss log(2) for any target.
+    assert float(gan._loss(logits, 0.9)) == pytest.approx(np.log(2), rel=1e-5)
+    logits = tf.fill([8, 1], 3.0)
+    expected = -(0.9 * np.log(1 / (1 + np.exp(-3.0))) + 0.1 * np.log(1 - 1 / (1 + np.exp(-3.0))))
+    assert float(gan._loss(logits, 0.9)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_mirrored_two_replicas_match_one_device_for_a_full_step():
+    """D real, D fake and both G updates on 2 logical CPUs == one device, same global batch."""
+    config = dataclasses.replace(CONFIG, sync_batch_norm=True)
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    assert len(devices) == 2, devices
+    single = DCGAN(config, tf.distribute.OneDeviceStrategy(devices[0]))
+    mirrored = DCGAN(config, tf.distribute.MirroredStrategy(devices))
+    assert mirrored.strategy.num_replicas_in_sync == 2
+    for target, source in ((mirrored.generator, single.generator),
+                           (mirrored.discriminator, single.discriminator)):
+        target.set_weights(source.get_weights())
+    global_batch = batch(config, seed=3)
+    initial = weights(single)
+
+    def one_step(gan):
+        dataset = tf.data.Dataset.from_tensors(global_batch)
+        return gan.train_step(next(iter(gan.strategy.experimental_distribute_dataset(dataset))))
+
+    single_metrics, mirrored_metrics = one_step(single), one_step(mirrored)
+    for name in single_metrics:
+        assert float(mirrored_metrics[name]) == pytest.approx(float(single_metrics[name]),
+                                                              rel=1e-4, abs=1e-5), name
+    for expected, actual in zip(weights(single), weights(mirrored)):
+        np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-5)
+    # Both replicas' copies of every variable stayed identical.
+    for variable in mirrored.generator.weights + mirrored.discriminator.weights:
+        first, second = (np.array(copy) for copy in variable.value.values)
+        np.testing.assert_array_equal(first, second, err_msg=variable.path)
+    # The step moved the weights: the comparison is not between two untouched models.
+    changed = [not np.allclose(a, b) for a, b in zip(initial, weights(single))]
+    assert sum(changed) > len(changed) // 2

@@ -1,0 +1,75 @@
+"""The DCGAN architecture of the specification."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline.config import TrainerConfig
+from trainer.models import build_discriminator, build_generator
+
+CONFIG = TrainerConfig(generator_filters=(128, 64), discriminator_filters=(64, 128))
+
+
+def layer_types(model):
+    return [type(layer).__name__ for layer in model.layers]
+
+
+def test_generator_projects_reshapes_and_upsamples_to_28x28_tanh():
+    generator = build_generator(CONFIG)
+    assert generator.input_shape == (None, 100)
+    assert generator.output_shape == (None, 28, 28, 1)
+    reshape = next(l for l in generator.layers if isinstance(l, keras.layers.Reshape))
+    assert reshape.output.shape[1:] == (7, 7, 128)
+    transposed = [l for l in generator.layers if isinstance(l, keras.layers.Conv2DTranspose)]
+    assert [l.strides for l in transposed] == [(2, 2), (2, 2)]
+    assert all(l.kernel_size == (5, 5) and l.padding == "same" for l in transposed)
+    assert transposed[-1].activation is keras.activations.tanh
+    # Every hidden layer: BatchNorm then ReLU.
+    assert layer_types(generator).count("BatchNormalization") == 2
+    assert layer_types(generator).count("ReLU") == 2
+    images = generator(tf.random.normal([4, 100]) * 10, training=False).numpy()
+    assert images.min() >= -1.0 and images.max() <= 1.0
+
+
+def test_generator_extra_layers_and_filters_are_configurable():
+    config = dataclasses.replace(CONFIG, generator_filters=(32, 16), generator_extra_layers=1,
+                                 z_dim=64)
+    generator = build_generator(config)
+    assert generator.input_shape == (None, 64)
+    transposed = [l for l in generator.layers if isinstance(l, keras.layers.Conv2DTranspose)]
+    assert [(l.filters, l.strides) for l in transposed] == [
+        (32, (1, 1)), (16, (2, 2)), (16, (1, 1)), (1, (2, 2))]
+    assert generator.output_shape == (None, 28, 28, 1)
+
+
+def test_discriminator_strided_convs_no_pooling_bn_not_on_first_and_last():
+    discriminator = build_discriminator(CONFIG)
+    types = layer_types(discriminator)
+    assert discriminator.output_shape == (None, 1)
+    assert not any("Pool" in t for t in types)
+    convs = [l for l in discriminator.layers if isinstance(l, keras.layers.Conv2D)]
+    assert [(l.filters, l.strides, l.kernel_size) for l in convs] == [
+        (64, (2, 2), (5, 5)), (128, (2, 2), (5, 5))]
+    # Input, conv, LeakyReLU (no BN on the first layer), conv, BN, LeakyReLU, flatten, logit.
+    assert types == ["InputLayer", "Conv2D", "LeakyReLU", "Conv2D", "BatchNormalization",
+                     "LeakyReLU", "Flatten", "Dense"]
+    assert all(l.negative_slope == pytest.approx(0.2)
+               for l in discriminator.layers if isinstance(l, keras.layers.LeakyReLU))
+    dense = [l for l in discriminator.layers if isinstance(l, keras.layers.Dense)]
+    assert len(dense) == 1 and dense[0].units == 1 and dense[0].activation is keras.activations.linear
+
+
+def test_generator_filters_must_fit_28x28():
+    with pytest.raises(ValueError, match="generator_filters needs 2 entries"):
+        TrainerConfig(generator_filters=(64, 32, 16))
+
+
+def test_config_round_trips_through_custom_config():
+    restored = TrainerConfig.from_dict(CONFIG.to_dict())
+    assert restored == CONFIG
+    with pytest.raises(ValueError, match="unknown trainer settings: \\['nope'\\]"):
+        TrainerConfig.from_dict({"nope": 1})
+    assert np.isclose(restored.learning_rate, 2e-4) and restored.beta_1 == 0.5
