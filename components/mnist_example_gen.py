@@ -21,14 +21,15 @@ from trainer.features import IMAGE_KEY, LABEL_KEY
 # Official training images -> train, official test images -> eval.
 TFDS_SPLITS = {"train": "train", "eval": "test"}
 RECORD_FILE = "data_tfrecord-00000-of-00001.gz"
+MAX_SPLIT_SIZE = 1 << 20  # Larger than any MNIST split: one batch holds it all.
 
 
 def load_from_tfds(split: str) -> mnist_idx.MnistSplit:
     """The same arrays as the IDX files, from tensorflow-datasets (downloads once)."""
     import tensorflow_datasets as tfds  # Imported lazily: only the online path needs it.
 
-    images, labels = tfds.as_numpy(
-        tfds.load("mnist", split=TFDS_SPLITS[split], batch_size=-1, as_supervised=True))
+    dataset = tfds.load("mnist", split=TFDS_SPLITS[split], as_supervised=True)
+    images, labels = next(iter(tfds.as_numpy(dataset.batch(MAX_SPLIT_SIZE))))
     return mnist_idx.MnistSplit(images.reshape(-1, 28, 28).astype(np.uint8),
                                 labels.astype(np.int64))
 

@@ -6,6 +6,7 @@ import os
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
+from tfx.dsl.components.base.base_component import BaseComponent
 
 import components
 from components.data_validation_gate import DataValidationGate
@@ -34,8 +35,11 @@ def metadata_path(config: PipelineConfig) -> str:
 def create_pipeline(
     config: PipelineConfig,
     metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
+    example_gen: BaseComponent | None = None,
 ) -> tfx.dsl.Pipeline:
-    example_gen = MnistExampleGen(mnist_dir=config.mnist_dir)
+    """The whole DAG. `example_gen` replaces MnistExampleGen as the source of raw
+    examples (output key `examples`); the data-validation tests feed bad records that way."""
+    example_gen = example_gen or MnistExampleGen(mnist_dir=config.mnist_dir)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=SCHEMA_FILE)
     example_validator = tfx.components.ExampleValidator(

@@ -1,0 +1,70 @@
+"""Bad data stops the run: at ExampleGen (bad files) or at the validation gate (anomalies)."""
+
+import os
+
+import pytest
+import tensorflow as tf
+from tfx import v1 as tfx
+
+from components.data_validation_gate import DataAnomaliesError
+from components.mnist_idx import MnistDataError
+from pipeline import local_runner
+from pipeline import pipeline as pipeline_def
+from trainer import features
+from pipeline_helpers import State, executions_by_node, live_artifacts, pushed_versions, smoke_config
+
+
+def example(image: bytes | None, label: int) -> bytes:
+    feature = {features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))}
+    if image is not None:
+        feature[features.IMAGE_KEY] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[image]))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def write_records(directory, records):
+    os.makedirs(directory)
+    with tf.io.TFRecordWriter(os.path.join(directory, "data.tfrecord")) as writer:
+        for record in records:
+            writer.write(record)
+
+
+def test_anomalies_stop_the_run_before_transform_and_trainer(tmp_path):
+    good = [example(bytes(784), label % 10) for label in range(40)]
+    write_records(tmp_path / "data" / "train", good + [example(bytes(784), 11)])
+    write_records(tmp_path / "data" / "eval", good + [example(None, 3)])
+    config = smoke_config("", tmp_path / "out")
+    import_gen = tfx.components.ImportExampleGen(
+        input_base=str(tmp_path / "data"),
+        input_config=tfx.proto.Input(splits=[
+            tfx.proto.Input.Split(name="train", pattern="train/*"),
+            tfx.proto.Input.Split(name="eval", pattern="eval/*")]))
+    with pytest.raises(DataAnomaliesError) as raised:
+        tfx.orchestration.LocalDagRunner().run(pipeline_def.create_pipeline(
+            config, tfx.orchestration.metadata.sqlite_metadata_connection_config(
+                pipeline_def.metadata_path(config)), example_gen=import_gen))
+    message = str(raised.value)
+    assert "split 'train', feature 'label'" in message and "Out-of-range" in message
+    assert "split 'eval', feature 'image'" in message
+    executions = executions_by_node(config)
+    assert executions["ExampleValidator"][0].last_known_state == State.COMPLETE
+    assert executions["DataValidationGate"][0].last_known_state == State.FAILED
+    for node in ("Transform", "Trainer", "Pusher"):
+        assert not executions.get(node), node
+    assert not live_artifacts(config, "Model") and pushed_versions(config) == []
+
+
+def test_a_bad_idx_file_fails_example_gen_and_publishes_nothing(tmp_path, mnist_slice):
+    bad_dir = tmp_path / "mnist"
+    bad_dir.mkdir()
+    for name in os.listdir(mnist_slice):
+        data = open(os.path.join(mnist_slice, name), "rb").read()
+        if name.startswith("t10k-images"):
+            data = data[: len(data) // 2]  # A truncated download.
+        (bad_dir / name).write_bytes(data)
+    config = smoke_config(str(bad_dir), tmp_path / "out")
+    with pytest.raises(MnistDataError, match=r"t10k-images-idx3-ubyte.gz: truncated"):
+        local_runner.run(config)
+    executions = executions_by_node(config)
+    assert [e.last_known_state for e in executions["MnistExampleGen"]] == [State.FAILED]
+    assert live_artifacts(config, "Examples") == []
+    assert set(executions) <= {"MnistExampleGen", "ImportSchemaGen"}

@@ -1,0 +1,94 @@
+"""End to end: the whole DAG with LocalDagRunner on the committed real-MNIST slice."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components import mnist_idx
+from pipeline import local_runner
+from trainer import features
+from pipeline_helpers import (NODES, State, executions_by_node, live_artifacts, pushed_versions,
+                              read_examples, smoke_config, split_pattern)
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory):
+    """Runs the pipeline twice with unchanged inputs; records MLMD after each run."""
+    from conftest import MNIST_SLICE
+    config = smoke_config(MNIST_SLICE, tmp_path_factory.mktemp("e2e"))
+    first = local_runner.run(config)
+    after_first = executions_by_node(config)
+    versions_after_first = pushed_versions(config)
+    second = local_runner.run(config)
+    return {"config": config, "first": first, "second": second, "after_first": after_first,
+            "after_second": executions_by_node(config),
+            "versions_after_first": versions_after_first}
+
+
+def test_every_component_executed_once(e2e):
+    executions = e2e["after_first"]
+    assert sorted(executions) == sorted(NODES)
+    for node in NODES:
+        assert [e.last_known_state for e in executions[node]] == [State.COMPLETE], node
+
+
+def test_second_run_hits_the_cache_everywhere(e2e):
+    for node in NODES:
+        states = [e.last_known_state for e in e2e["after_second"][node]]
+        assert states == [State.COMPLETE, State.CACHED], node
+    # Nothing was pushed again.
+    assert pushed_versions(e2e["config"]) == e2e["versions_after_first"]
+    assert e2e["second"]["pushed_model"] == e2e["first"]["pushed_model"]
+
+
+def test_example_gen_emits_the_official_splits_as_raw_bytes(e2e, mnist_slice):
+    (examples,) = live_artifacts(e2e["config"], "Examples")[:1]
+    for split, count in (("train", 1000), ("eval", 500)):
+        records = read_examples(split_pattern(examples, split))
+        assert len(records) == count
+        expected = mnist_idx.load_split(mnist_slice, split)
+        first = records[0].features.feature
+        assert first[features.IMAGE_KEY].bytes_list.value[0] == expected.images[0].tobytes()
+        assert first[features.LABEL_KEY].int64_list.value[0] == expected.labels[0]
+
+
+def test_transform_scales_the_real_pixels(e2e, mnist_slice):
+    (transformed,) = [a for a in live_artifacts(e2e["config"], "Examples")
+                      if "/Transform/" in a.uri]
+    record = read_examples(split_pattern(transformed, "train"))[0].features.feature
+    pixels = np.array(record[features.IMAGE_XF].float_list.value, np.float32)
+    raw = mnist_idx.load_split(mnist_slice, "train").images[0].reshape(-1)
+    np.testing.assert_allclose(pixels, raw / 127.5 - 1.0, atol=1e-6)
+    assert record[features.LABEL_XF].int64_list.value[0] == 5
+
+
+def test_a_numeric_version_is_pushed_and_serves_z_to_uint8_images(e2e):
+    config, summary = e2e["config"], e2e["first"]
+    (version,) = pushed_versions(config)
+    assert version.isdigit()
+    assert summary["pushed"] and summary["pushed_model"].rstrip("/").endswith(version)
+    model = tf.saved_model.load(summary["pushed_model"])
+    outputs = model.signatures["serving_default"](z=tf.random.normal([5, 100]))
+    assert outputs["images"].dtype == tf.uint8
+    assert outputs["images"].shape == (5, 28, 28, 1)
+    decoded = tf.io.decode_png(outputs["png"][0])
+    np.testing.assert_array_equal(decoded.numpy(), outputs["images"][0].numpy())
+
+
+def test_sample_grids_logs_and_summary(e2e):
+    summary = e2e["first"]
+    names = [os.path.basename(p) for p in summary["sample_grids"]]
+    assert names == ["step_000000.png", "step_000010.png", "step_000020.png"]
+    grid = tf.io.decode_png(tf.io.read_file(summary["final_sample_grid"]))
+    assert grid.shape == (8 * 28, 8 * 28, 1)
+    assert tf.io.gfile.glob(os.path.join(summary["tensorboard_logs"], "events.out.tfevents.*"))
+    with open(os.path.join(e2e["config"].output_dir, local_runner.SUMMARY_FILE)) as f:
+        assert json.load(f)["pushed_model"] == summary["pushed_model"]
+    assert os.path.exists(summary["metadata_db"])
+    discriminator = os.path.join(os.path.dirname(summary["tensorboard_logs"]), "discriminator.keras")
+    assert os.path.exists(discriminator)
+    # The discriminator stays out of the served model.
+    assert not tf.io.gfile.glob(os.path.join(summary["pushed_model"], "*.keras"))
