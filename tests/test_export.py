@@ -1,0 +1,51 @@
+"""The generator SavedModel: both signatures, determinism per seed, refused bad inputs."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline.config import TrainerConfig
+from trainer.export import export_generator
+from trainer.images import to_uint8
+from trainer.models import build_generator
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    generator = build_generator(TrainerConfig(generator_filters=(16, 8)))
+    path = str(tmp_path_factory.mktemp("export") / "1")
+    export_generator(generator, path)
+    return generator, tf.saved_model.load(path)
+
+
+def test_serving_default_maps_z_to_the_generators_uint8_images_and_pngs(exported):
+    generator, model = exported
+    z = tf.random.normal([6, 100], seed=1)
+    outputs = model.signatures["serving_default"](z=z)
+    assert outputs["images"].dtype == tf.uint8 and outputs["images"].shape == (6, 28, 28, 1)
+    np.testing.assert_array_equal(outputs["images"].numpy(),
+                                  to_uint8(generator(z, training=False)).numpy())
+    assert outputs["png"].shape == (6,)
+    np.testing.assert_array_equal(tf.io.decode_png(outputs["png"][5]).numpy(),
+                                  outputs["images"][5].numpy())
+
+
+def test_generate_is_deterministic_per_seed(exported):
+    _, model = exported
+    generate = model.signatures["generate"]
+    batch = generate(seed=tf.constant([7, 8, 7], tf.int64))["images"].numpy()
+    alone = generate(seed=tf.constant([8], tf.int64))["images"].numpy()
+    np.testing.assert_array_equal(batch[0], batch[2])  # Same seed, same digit.
+    np.testing.assert_array_equal(batch[1], alone[0])  # Independent of the batch around it.
+    assert not np.array_equal(batch[0], batch[1])
+
+
+@pytest.mark.parametrize("bad", [
+    {"z": tf.zeros([2, 100], tf.float64)},  # Wrong dtype.
+    {"z": tf.zeros([2, 99])},  # Wrong shape.
+    {"z": tf.zeros([100])},  # Not batch-major.
+])
+def test_signature_refuses_bad_inputs(exported, bad):
+    _, model = exported
+    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError)):
+        model.signatures["serving_default"](**bad)

@@ -1,0 +1,40 @@
+"""dcgan-pipeline's command line: presets, overrides and a clear error for a bad directory."""
+
+import os
+
+import pytest
+
+from pipeline import local_runner
+
+
+def test_overrides_apply_on_top_of_the_preset(tmp_path, mnist_slice):
+    args = local_runner.parse_args(["--mnist-dir", mnist_slice, "--output-dir", str(tmp_path),
+                                    "--preset", "smoke", "--train-steps", "7",
+                                    "--batch-size", "16"])
+    config = local_runner.config_from_args(args)
+    assert config.trainer.train_steps == 7 and config.trainer.batch_size == 16
+    assert config.trainer.generator_filters == (32, 16)  # The rest is the smoke preset's.
+    assert config.mnist_dir == mnist_slice and config.output_dir == str(tmp_path)
+
+
+def test_mnist_dir_defaults_to_the_environment(monkeypatch, mnist_slice):
+    monkeypatch.setenv("MNIST_DIR", mnist_slice)
+    assert local_runner.parse_args([]).mnist_dir == mnist_slice
+    monkeypatch.delenv("MNIST_DIR")
+    assert local_runner.parse_args([]).mnist_dir == ""  # tensorflow-datasets.
+
+
+def test_a_missing_mnist_dir_is_refused_before_anything_runs(tmp_path):
+    args = local_runner.parse_args(["--mnist-dir", str(tmp_path / "nope"),
+                                    "--output-dir", str(tmp_path / "out")])
+    with pytest.raises(SystemExit, match="nope: not a directory"):
+        local_runner.config_from_args(args)
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_unknown_preset_and_strategy_are_refused(tmp_path):
+    with pytest.raises(SystemExit):
+        local_runner.parse_args(["--preset", "huge"])
+    args = local_runner.parse_args(["--strategy", "tpu-pod", "--output-dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="strategy must be one of"):
+        local_runner.config_from_args(args)
