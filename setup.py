@@ -33,6 +33,8 @@ setup(
     entry_points={
         "console_scripts": [
             "dcgan-pipeline=pipeline.local_runner:main",
+            "dcgan-generate=serving.client:main",
+            "dcgan-serve=serving.server:main",
         ],
     },
 )

@@ -30,6 +30,7 @@ class TrainerConfig:
     train_steps: int = 1000
     learning_rate: float = 2e-4
     beta_1: float = 0.5
+    adam_epsilon: float = 1e-7  # Keras' default.
     generator_steps: int = 2  # Generator updates per discriminator step.
     # One-sided label smoothing (Salimans et al. 2016): real targets 0.9, fake 0.0.
     real_target: float = 0.9

@@ -6,9 +6,11 @@ import os
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.base.base_component import BaseComponent
 
 import components
+from components import atomic_pusher
 from components.data_validation_gate import DataValidationGate
 from components.mnist_example_gen import MnistExampleGen
 from pipeline.config import PipelineConfig
@@ -58,6 +60,7 @@ def create_pipeline(
         custom_config={TRAINER_CONFIG_KEY: config.trainer.to_dict()})
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
+        custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(
                 base_directory=serving_model_dir(config))))

@@ -49,3 +49,19 @@ def test_signature_refuses_bad_inputs(exported, bad):
     _, model = exported
     with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError)):
         model.signatures["serving_default"](**bad)
+
+
+def test_warmup_records_parse_and_run_on_both_signatures(exported, tmp_path_factory):
+    from serving.model_store import read_warmup
+    generator, _ = exported
+    path = str(tmp_path_factory.mktemp("warm") / "1")
+    export_generator(generator, path)
+    logs = read_warmup(path)
+    assert [log.predict_log.request.model_spec.signature_name for log in logs] == [
+        "serving_default", "generate"]
+    model = tf.saved_model.load(path)
+    for log in logs:
+        request = log.predict_log.request
+        outputs = model.signatures[request.model_spec.signature_name](
+            **{k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()})
+        assert outputs["images"].shape == (4, 28, 28, 1)

@@ -2,14 +2,16 @@
 
 import json
 import os
+import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import mnist_idx
+from components import atomic_pusher, mnist_idx
 from pipeline import local_runner
 from trainer import features
+from trainer.export import WARMUP_FILE
 from pipeline_helpers import (NODES, State, executions_by_node, live_artifacts, pushed_versions,
                               read_examples, smoke_config, split_pattern)
 
@@ -69,6 +71,10 @@ def test_a_numeric_version_is_pushed_and_serves_z_to_uint8_images(e2e):
     config, summary = e2e["config"], e2e["first"]
     (version,) = pushed_versions(config)
     assert version.isdigit()
+    # Published with one rename: nothing is left in the staging directory.
+    staging = atomic_pusher.staging_dir(os.path.dirname(summary["pushed_model"]))
+    assert tf.io.gfile.listdir(staging) == []
+    assert tf.io.gfile.exists(os.path.join(summary["pushed_model"], WARMUP_FILE))
     assert summary["pushed"] and summary["pushed_model"].rstrip("/").endswith(version)
     model = tf.saved_model.load(summary["pushed_model"])
     outputs = model.signatures["serving_default"](z=tf.random.normal([5, 100]))
@@ -92,3 +98,31 @@ def test_sample_grids_logs_and_summary(e2e):
     assert os.path.exists(discriminator)
     # The discriminator stays out of the served model.
     assert not tf.io.gfile.glob(os.path.join(summary["pushed_model"], "*.keras"))
+
+
+def test_dcgan_serve_serves_the_pushed_model_to_dcgan_generate(e2e, tmp_path):
+    """The user's path: the pipeline's push destination, `dcgan-serve`, `dcgan-generate`."""
+    import subprocess
+    import sys
+
+    import portpicker
+
+    from serving import client as client_lib
+    config = e2e["config"]
+    port = portpicker.pick_unused_port()
+    base = os.path.dirname(e2e["first"]["pushed_model"])
+    server = subprocess.Popen([sys.executable, "-m", "serving.server", "--model-base-path", base,
+                               "--model-name", config.model_name, "--port", str(port)])
+    try:
+        grid = tmp_path / "grid.png"
+        args = ["--server", f"localhost:{port}", "--model", config.model_name, "--count", "64",
+                "--timeout", "5", "--out", str(grid)]
+        for _ in range(240):  # Until the server has loaded the model and listens.
+            if client_lib.main(args) == 0:
+                break
+            assert server.poll() is None, "dcgan-serve exited"
+            time.sleep(0.5)
+        assert tf.io.decode_png(tf.io.read_file(str(grid))).shape == (8 * 28, 8 * 28, 1)
+    finally:
+        server.terminate()
+        assert server.wait(30) == 0

@@ -7,13 +7,19 @@ Signatures (batch-major, so TF Serving's batching applies):
 
 from __future__ import annotations
 
+import os
+
 import keras
+import numpy as np
 import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from trainer import images as image_utils
 
 IMAGES_OUTPUT = "images"
 PNG_OUTPUT = "png"
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+WARMUP_BATCH = 4
 
 
 def noise_from_seeds(seeds: tf.Tensor, z_dim: int) -> tf.Tensor:
@@ -45,7 +51,29 @@ class GeneratorModule(tf.Module):
         return self._from_z(noise_from_seeds(seed, self.z_dim))
 
 
+def warmup_requests(z_dim: int) -> list[prediction_log_pb2.PredictionLog]:
+    """One PredictionLog per signature, replayed by TF Serving before it serves a version."""
+    inputs = {
+        "serving_default": {"z": np.zeros([WARMUP_BATCH, z_dim], np.float32)},
+        "generate": {"seed": np.arange(WARMUP_BATCH, dtype=np.int64)},
+    }
+    logs = []
+    for signature, tensors in inputs.items():
+        request = predict_pb2.PredictRequest()
+        request.model_spec.signature_name = signature
+        for name, value in tensors.items():
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+        logs.append(prediction_log_pb2.PredictionLog(
+            predict_log=prediction_log_pb2.PredictLog(request=request)))
+    return logs
+
+
 def export_generator(generator: keras.Model, export_dir: str) -> None:
     module = GeneratorModule(generator)
     tf.saved_model.save(module, export_dir, signatures={
         "serving_default": module.serving_default, "generate": module.generate})
+    warmup_path = os.path.join(export_dir, WARMUP_FILE)
+    tf.io.gfile.makedirs(os.path.dirname(warmup_path))
+    with tf.io.TFRecordWriter(warmup_path) as writer:
+        for log in warmup_requests(module.z_dim):
+            writer.write(log.SerializeToString())

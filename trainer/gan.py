@@ -22,7 +22,8 @@ Z_GENERATOR = "z_g"
 
 
 def _adam(config: TrainerConfig) -> keras.optimizers.Optimizer:
-    return keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)
+    return keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1,
+                                 epsilon=config.adam_epsilon)
 
 
 class DCGAN:

@@ -1,0 +1,137 @@
+"""`dcgan-generate`: asks a TF Serving endpoint for digits over gRPC and writes PNGs.
+
+Uses the official PredictionServiceStub from tensorflow-serving-api, so it
+talks to TensorFlow Serving and to `dcgan-serve` alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Sequence
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from trainer import images as image_utils
+
+SIGNATURES = ("serving_default", "generate")
+DEFAULT_Z_DIM = 100
+
+
+class GenerateError(Exception):
+    """A request failed; the message says why in words a user can act on."""
+
+
+def build_request(model: str, count: int, seed: int, signature: str = "serving_default",
+                  version: int | None = None, z_dim: int = DEFAULT_Z_DIM
+                  ) -> predict_pb2.PredictRequest:
+    """`serving_default`: z ~ N(0, 1) from `seed`; `generate`: seeds seed, seed+1, ..."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.model_spec.signature_name = signature
+    if version is not None:
+        request.model_spec.version.value = version
+    if signature == "generate":
+        request.inputs["seed"].CopyFrom(tf.make_tensor_proto(
+            np.arange(seed, seed + count, dtype=np.int64)))
+    else:
+        z = np.random.default_rng(seed).standard_normal((count, z_dim)).astype(np.float32)
+        request.inputs["z"].CopyFrom(tf.make_tensor_proto(z))
+    request.output_filter.append("images")
+    return request
+
+
+class GeneratorClient:
+    """A channel to one server; `generate` returns uint8 images [N, 28, 28, 1]."""
+
+    def __init__(self, server: str, timeout: float = 30.0):
+        self.server = server
+        self.timeout = timeout
+        self.channel = grpc.insecure_channel(server)
+        self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+
+    def predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
+        try:
+            return self.stub.Predict(request, timeout=self.timeout)
+        except grpc.RpcError as err:
+            code = err.code()
+            if code == grpc.StatusCode.UNAVAILABLE:
+                raise GenerateError(f"server {self.server} is unreachable ({err.details()})") from err
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise GenerateError(f"no answer from {self.server} within {self.timeout} s") from err
+            if code == grpc.StatusCode.NOT_FOUND:
+                raise GenerateError(f"unknown model or version on {self.server}: "
+                                    f"{err.details()}") from err
+            raise GenerateError(f"{code.name}: {err.details()}") from err
+
+    def generate(self, model: str, count: int, seed: int = 0, signature: str = "serving_default",
+                 version: int | None = None) -> tuple[np.ndarray, int]:
+        """Returns (images, served version)."""
+        response = self.predict(build_request(model, count, seed, signature, version))
+        return tf.make_ndarray(response.outputs["images"]), response.model_spec.version.value
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+def write_outputs(images: np.ndarray, out: str | None, out_dir: str | None) -> list[str]:
+    paths = []
+    if out:
+        image_utils.write_png(image_utils.tile(tf.constant(images)), os.path.abspath(out))
+        paths.append(out)
+    if out_dir:
+        for index, image in enumerate(images):
+            path = os.path.join(os.path.abspath(out_dir), f"digit_{index:04d}.png")
+            image_utils.write_png(tf.constant(image), path)
+            paths.append(path)
+    return paths
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="dcgan-generate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server", default="localhost:8500", help="host:port of the gRPC endpoint")
+    parser.add_argument("--model", default="dcgan_mnist")
+    parser.add_argument("--count", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--signature", default="serving_default", choices=SIGNATURES)
+    parser.add_argument("--version", type=int, help="a specific model version (default: latest)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds (default: %(default)s)")
+    parser.add_argument("--out", help="write one grid PNG here")
+    parser.add_argument("--out-dir", help="write one PNG per digit into this directory")
+    args = parser.parse_args(argv)
+    if not 1 <= args.count <= 4096:
+        parser.error(f"--count must be between 1 and 4096, got {args.count}")
+    if not (args.out or args.out_dir):
+        parser.error("give --out grid.png and/or --out-dir DIR")
+    if args.timeout <= 0:
+        parser.error("--timeout must be positive")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    client = GeneratorClient(args.server, args.timeout)
+    started = time.perf_counter()
+    try:
+        images, version = client.generate(args.model, args.count, args.seed, args.signature,
+                                          args.version)
+    except GenerateError as err:
+        print(f"dcgan-generate: {err}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    latency_ms = (time.perf_counter() - started) * 1000
+    paths = write_outputs(images, args.out, args.out_dir)
+    print(f"{len(images)} digits from {args.model} version {version} in {latency_ms:.1f} ms; "
+          f"wrote {paths[0]}" + (f" and {len(paths) - 1} more" if len(paths) > 1 else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""`dcgan-serve`: a local gRPC server on TF Serving's own API, for development and tests.
+
+Production serves the pushed model with TensorFlow Serving (see serving/README.md).
+This stand-in implements what the project's client and tests use, with TF
+Serving's status codes: PredictionService.Predict and GetModelMetadata, and
+ModelService.GetModelStatus, for one model directory in TF Serving's layout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import logging
+import signal
+import threading
+from typing import Sequence
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_pb2,
+                                     model_service_pb2_grpc, predict_pb2,
+                                     prediction_service_pb2_grpc)
+
+from serving.model_store import LoadedVersion, ModelStore
+
+DEFAULT_SIGNATURE = "serving_default"
+DEFAULT_MAX_BATCH = 1024
+
+
+class RequestError(Exception):
+    """A request TF Serving would refuse: carries the gRPC code and message."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def _servable(store: ModelStore, spec: model_pb2.ModelSpec) -> LoadedVersion:
+    """The version a ModelSpec asks for, or TF Serving's NOT_FOUND."""
+    current = store.current if spec.name == store.name else None
+    if spec.HasField("version"):
+        if current is None or current.version != spec.version.value:
+            raise RequestError(grpc.StatusCode.NOT_FOUND,
+                               f"Servable not found for request: Specific({spec.name}, "
+                               f"{spec.version.value})")
+    elif spec.version_label:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f"Unrecognized servable version label: {spec.version_label}")
+    if current is None:
+        raise RequestError(grpc.StatusCode.NOT_FOUND,
+                           f"Servable not found for request: Latest({spec.name})")
+    return current
+
+
+def _check_input(name: str, value: np.ndarray, info, max_batch: int) -> None:
+    expected = tf.dtypes.as_dtype(info.dtype)
+    if tf.dtypes.as_dtype(value.dtype) != expected:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f"Expects arg '{name}' to be {expected.name} but "
+                           f"{tf.dtypes.as_dtype(value.dtype).name} is provided")
+    shape = tf.TensorShape(None if info.tensor_shape.unknown_rank else
+                           [d.size if d.size >= 0 else None for d in info.tensor_shape.dim])
+    if not shape.is_compatible_with(value.shape):
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f"input '{name}' has shape {list(value.shape)}, the signature "
+                           f"expects {shape}")
+    if value.ndim and value.shape[0] > max_batch:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f"Task size {value.shape[0]} is larger than maximum input batch "
+                           f"size {max_batch}")
+
+
+def predict(store: ModelStore, request: predict_pb2.PredictRequest,
+            max_batch: int = DEFAULT_MAX_BATCH) -> predict_pb2.PredictResponse:
+    """Runs one PredictRequest the way TF Serving would, or raises RequestError."""
+    served = _servable(store, request.model_spec)
+    name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+    if name not in served.signatures:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f"Serving signature name: \"{name}\" not found in signature def")
+    signature_def = served.signature_defs[name]
+    expected, given = set(signature_def.inputs), set(request.inputs)
+    if given != expected:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f"input tensor alias not found in signature: "
+                           f"{', '.join(sorted(given - expected)) or '(none)'}; missing: "
+                           f"{', '.join(sorted(expected - given)) or '(none)'}. Inputs expected "
+                           f"to be in the set {{{', '.join(sorted(expected))}}}.")
+    inputs = {}
+    for key, proto in request.inputs.items():
+        try:
+            value = tf.make_ndarray(proto)
+        except (TypeError, ValueError) as err:
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"input '{key}': {err}") from err
+        _check_input(key, value, signature_def.inputs[key], max_batch)
+        inputs[key] = tf.constant(value)
+    outputs = set(request.output_filter) or set(signature_def.outputs)
+    unknown = outputs - set(signature_def.outputs)
+    if unknown:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f"output tensor alias not found in signature: {sorted(unknown)}")
+    try:
+        results = served.signatures[name](**inputs)
+    except tf.errors.InvalidArgumentError as err:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, err.message) from err
+    response = predict_pb2.PredictResponse()
+    response.model_spec.name = store.name
+    response.model_spec.version.value = served.version
+    response.model_spec.signature_name = name
+    for key in outputs:
+        response.outputs[key].CopyFrom(tf.make_tensor_proto(results[key].numpy()))
+    return response
+
+
+def model_metadata(store: ModelStore, request: get_model_metadata_pb2.GetModelMetadataRequest
+                   ) -> get_model_metadata_pb2.GetModelMetadataResponse:
+    served = _servable(store, request.model_spec)
+    if list(request.metadata_field) != ["signature_def"]:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                           "Metadata field(s) not supported: only signature_def")
+    response = get_model_metadata_pb2.GetModelMetadataResponse()
+    response.model_spec.name = store.name
+    response.model_spec.version.value = served.version
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    for key, signature_def in served.signature_defs.items():
+        signature_map.signature_def[key].CopyFrom(signature_def)
+    response.metadata["signature_def"].Pack(signature_map)
+    return response
+
+
+def model_status(store: ModelStore, request: get_model_status_pb2.GetModelStatusRequest
+                 ) -> get_model_status_pb2.GetModelStatusResponse:
+    served = _servable(store, request.model_spec)
+    response = get_model_status_pb2.GetModelStatusResponse()
+    status = response.model_version_status.add()
+    status.version = served.version
+    status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+    return response
+
+
+def _grpc_method(function):
+    """Adapts `function(store, request)` to a servicer method with TF Serving's error codes."""
+
+    def method(self, request, context):
+        try:
+            return function(self.store, request, **self.options.get(function.__name__, {}))
+        except RequestError as err:
+            context.abort(err.code, str(err))
+
+    return method
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, store: ModelStore, max_batch: int):
+        self.store = store
+        self.options = {"predict": {"max_batch": max_batch}}
+
+    Predict = _grpc_method(predict)
+    GetModelMetadata = _grpc_method(model_metadata)
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, store: ModelStore):
+        self.store = store
+        self.options = {}
+
+    GetModelStatus = _grpc_method(model_status)
+
+
+def serve(store: ModelStore, port: int, max_batch: int = DEFAULT_MAX_BATCH,
+          workers: int = 16, host: str = "[::]") -> tuple[grpc.Server, int]:
+    """Starts the gRPC server; returns it and the bound port (port 0 picks a free one)."""
+    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=workers))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(store, max_batch), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(store), server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if not bound:
+        raise OSError(f"cannot listen on {host}:{port}")
+    server.start()
+    return server, bound
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="dcgan-serve", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-base-path", required=True,
+                        help="<serving dir>/<model name>, holding numeric version directories")
+    parser.add_argument("--model-name", required=True)
+    parser.add_argument("--port", type=int, default=8500)
+    parser.add_argument("--max-batch-size", type=int, default=DEFAULT_MAX_BATCH)
+    parser.add_argument("--poll-seconds", type=float, default=1.0,
+                        help="how often to look for a new version (TF Serving's "
+                             "--file_system_poll_wait_seconds)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    store = ModelStore(args.model_name, args.model_base_path, args.poll_seconds).start()
+    if store.current is None:
+        logging.warning("no version of %s in %s yet; waiting for one", args.model_name,
+                        args.model_base_path)
+    server, port = serve(store, args.port, args.max_batch_size)
+    logging.info("dcgan-serve: model %s on port %d (gRPC)", args.model_name, port)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    stopped.wait()
+    server.stop(grace=5).wait()
+    store.stop()
+
+
+if __name__ == "__main__":
+    main()

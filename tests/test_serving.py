@@ -1,0 +1,175 @@
+"""dcgan-serve and dcgan-generate over real gRPC on loopback, with the official stubs."""
+
+import concurrent.futures
+import os
+import threading
+
+import grpc
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
+                                     model_service_pb2_grpc, predict_pb2,
+                                     prediction_service_pb2_grpc)
+
+from pipeline.config import TrainerConfig
+from serving import client as client_lib
+from serving.model_store import ModelStore
+from serving.server import serve
+from trainer.export import export_generator
+from trainer.models import build_generator
+
+MODEL = "dcgan_mnist"
+MAX_BATCH = 64
+
+
+def push(base: str, version: int, seed: int) -> None:
+    """Exports a generator and publishes it as <base>/<version> with one rename."""
+    keras.utils.set_random_seed(seed)
+    staging = os.path.join(os.path.dirname(base), f".staging-{version}")
+    export_generator(build_generator(TrainerConfig(generator_filters=(16, 8))), staging)
+    os.makedirs(base, exist_ok=True)
+    os.rename(staging, os.path.join(base, str(version)))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    base = str(tmp_path_factory.mktemp("serving") / MODEL)
+    push(base, 1, seed=1)
+    store = ModelStore(MODEL, base, poll_seconds=0.2).start()
+    grpc_server, port = serve(store, 0, max_batch=MAX_BATCH, host="127.0.0.1")
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    yield {"base": base, "port": port, "store": store,
+           "predict": prediction_service_pb2_grpc.PredictionServiceStub(channel),
+           "models": model_service_pb2_grpc.ModelServiceStub(channel)}
+    channel.close()
+    grpc_server.stop(None)
+    store.stop()
+
+
+def request(signature="serving_default", count=3, model=MODEL, **inputs):
+    req = client_lib.build_request(model, count, seed=5, signature=signature)
+    for name, value in inputs.items():
+        req.inputs.pop("z", None)
+        req.inputs.pop("seed", None)
+        if value is not None:
+            req.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+    del req.output_filter[:]
+    return req
+
+
+def images_of(response):
+    return tf.make_ndarray(response.outputs["images"])
+
+
+def test_predict_both_signatures(server):
+    response = server["predict"].Predict(request(count=5), timeout=30)
+    assert response.model_spec.version.value == 1
+    assert response.model_spec.signature_name == "serving_default"
+    images = images_of(response)
+    assert images.dtype == np.uint8 and images.shape == (5, 28, 28, 1)
+    assert set(response.outputs) == {"images", "png"}
+    by_seed = images_of(server["predict"].Predict(request("generate", 4), timeout=30))
+    again = images_of(server["predict"].Predict(
+        request("generate", seed=np.array([6], np.int64)), timeout=30))
+    np.testing.assert_array_equal(by_seed[1], again[0])  # Seed 6 is the second of 5, 6, 7, 8.
+
+
+def test_output_filter_is_honoured(server):
+    req = request(count=2)
+    req.output_filter.append("png")
+    response = server["predict"].Predict(req, timeout=30)
+    assert set(response.outputs) == {"png"}
+
+
+@pytest.mark.parametrize("make_request, code, message", [
+    (lambda: request(z=np.zeros([2, 100], np.float64)), "INVALID_ARGUMENT", "to be float"),
+    (lambda: request(z=np.zeros([2, 99], np.float32)), "INVALID_ARGUMENT", "has shape [2, 99]"),
+    (lambda: request(z=None), "INVALID_ARGUMENT", "missing: z"),
+    (lambda: request("classify"), "INVALID_ARGUMENT", '"classify" not found'),
+    (lambda: request(model="nope"), "NOT_FOUND", "Servable not found for request: Latest(nope)"),
+    (lambda: request(count=MAX_BATCH + 1), "INVALID_ARGUMENT",
+     f"Task size {MAX_BATCH + 1} is larger than maximum input batch size {MAX_BATCH}"),
+])
+def test_malformed_requests_get_tf_serving_errors_and_the_server_keeps_serving(
+        server, make_request, code, message):
+    with pytest.raises(grpc.RpcError) as raised:
+        server["predict"].Predict(make_request(), timeout=30)
+    assert raised.value.code() == getattr(grpc.StatusCode, code)
+    assert message in raised.value.details()
+    assert images_of(server["predict"].Predict(request(count=1), timeout=30)).shape[0] == 1
+
+
+def test_unknown_version_is_not_found(server):
+    req = request()
+    req.model_spec.version.value = 99
+    with pytest.raises(grpc.RpcError) as raised:
+        server["predict"].Predict(req, timeout=30)
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    assert f"Specific({MODEL}, 99)" in raised.value.details()
+
+
+def test_metadata_and_status(server):
+    req = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    req.model_spec.name = MODEL
+    response = server["predict"].GetModelMetadata(req, timeout=30)
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata["signature_def"].Unpack(signatures)
+    assert {"serving_default", "generate"} <= set(signatures.signature_def)
+    assert set(signatures.signature_def["generate"].inputs) == {"seed"}
+    status_req = get_model_status_pb2.GetModelStatusRequest()
+    status_req.model_spec.name = MODEL
+    (status,) = server["models"].GetModelStatus(status_req, timeout=30).model_version_status
+    assert status.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE
+    assert status.version == server["store"].current.version
+
+
+def test_cli_writes_a_grid_and_reports_errors(server, tmp_path, capsys):
+    target = f"127.0.0.1:{server['port']}"
+    grid = tmp_path / "grid.png"
+    assert client_lib.main(["--server", target, "--count", "16", "--out", str(grid),
+                            "--out-dir", str(tmp_path / "digits")]) == 0
+    assert tf.io.decode_png(tf.io.read_file(str(grid))).shape == (4 * 28, 4 * 28, 1)
+    assert len(os.listdir(tmp_path / "digits")) == 16
+    assert "16 digits from dcgan_mnist version" in capsys.readouterr().out
+    assert client_lib.main(["--server", target, "--model", "nope", "--out", str(grid)]) == 1
+    assert "unknown model or version" in capsys.readouterr().err
+    assert client_lib.main(["--server", "127.0.0.1:1", "--timeout", "3",
+                            "--out", str(grid)]) == 1
+    assert "unreachable" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        client_lib.main(["--count", "0", "--out", str(grid)])
+
+
+def test_load_with_a_new_version_pushed_mid_run(server):
+    """16 concurrent clients, 2,000 requests, version 2 pushed while they run: 0 errors."""
+    total, clients = 2000, 16
+    versions, errors, lock = [], [], threading.Lock()
+    pushed = threading.Event()
+
+    def one(index):
+        if index == total // 4:
+            threading.Thread(target=lambda: (push(server["base"], 2, seed=2), pushed.set())).start()
+        if index >= total // 2:
+            assert pushed.wait(120)  # The second half runs after the push, whatever the speed.
+        try:
+            response = server["predict"].Predict(request(count=1), timeout=60)
+            with lock:
+                versions.append((index, response.model_spec.version.value))
+        except grpc.RpcError as err:
+            with lock:
+                errors.append(err)
+
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        list(pool.map(one, range(total)))
+    assert pushed.wait(60)
+    assert errors == [] and len(versions) == total
+    served = {v for _, v in versions}
+    assert served == {1, 2}, served
+    # Once version 2 answered, no later request went back to version 1.
+    ordered = [v for _, v in sorted(versions)]
+    first_new = ordered.index(2)
+    assert ordered[-50:] == [2] * 50 and first_new > 0
+    response = server["predict"].Predict(request(count=1), timeout=30)
+    assert response.model_spec.version.value == 2
