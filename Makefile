@@ -11,7 +11,7 @@ OUTPUT_DIR ?= runs/local
 PYTEST_ARGS ?=
 PIP_VERSION := 26.3
 
-.PHONY: install run test clean
+.PHONY: install run test serve bench-serving clean
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,13 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+# The local stand-in server on the push destination (production: TF Serving, serving/README.md).
+serve: install
+	$(BIN)/dcgan-serve --model-base-path $(OUTPUT_DIR)/serving/dcgan_mnist --model-name dcgan_mnist --port 8500
+
+bench-serving: install
+	$(BIN)/python bench/bench_serving.py $(if $(MODEL_BASE_PATH),--model-base-path $(MODEL_BASE_PATH))
 
 clean:
 	rm -rf $(VENV) runs
