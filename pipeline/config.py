@@ -58,11 +58,62 @@ class TrainerConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainerConfig":
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = set(values) - set(known)
-        if unknown:
-            raise ValueError(f"unknown trainer settings: {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        return _from_dict(cls, values)
+
+
+def _from_dict(cls, values: dict[str, Any]):
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} settings: {sorted(unknown)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierConfig:
+    """The MNIST CNN whose features and predictions the sample-quality metrics use."""
+
+    epochs: int = 3
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    seed: int = 0
+    # Real training images compared with the eval images for the real-data floor;
+    # create_pipeline sets it to the Evaluator's num_samples.
+    floor_samples: int = 10_000
+
+    to_dict = TrainerConfig.to_dict
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "ClassifierConfig":
+        return _from_dict(cls, values)
+
+
+@dataclasses.dataclass(frozen=True)
+class QualityGates:
+    """When a generator is blessed. Every failed gate is listed in the verdict."""
+
+    max_fid_to_floor: float = 25.0  # FID at most this multiple of the real-data floor.
+    min_mnist_score: float = 8.0
+    min_classes: int = 10
+    min_class_share: float = 0.04
+    max_class_share: float = 0.20
+    # Non-regression: FID at most (1 + this) times the served model's FID.
+    max_fid_regression: float = 0.10
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluatorConfig:
+    num_samples: int = 10_000
+    seed: int = 0  # Generated samples use seeds seed .. seed + num_samples - 1.
+    gates: QualityGates = QualityGates()
+
+    to_dict = TrainerConfig.to_dict
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "EvaluatorConfig":
+        values = dict(values)
+        gates = _from_dict(QualityGates, values.pop("gates", {}))
+        return dataclasses.replace(_from_dict(cls, values), gates=gates)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +126,8 @@ class PipelineConfig:
     # Directory with the four IDX files; empty: download with tensorflow-datasets.
     mnist_dir: str = ""
     trainer: TrainerConfig = TrainerConfig()
+    classifier: ClassifierConfig = ClassifierConfig()
+    evaluator: EvaluatorConfig = EvaluatorConfig()
     beam_pipeline_args: tuple[str, ...] = ("--direct_running_mode=in_memory",
                                            "--direct_num_workers=1")
     enable_cache: bool = True
@@ -85,9 +138,15 @@ class PipelineConfig:
 
 PRESETS: dict[str, PipelineConfig] = {
     # Seconds: the tests' end-to-end runs on the committed MNIST slice.
-    "smoke": PipelineConfig(trainer=TrainerConfig(
-        generator_filters=(32, 16), discriminator_filters=(16, 32), batch_size=32,
-        train_steps=20, log_every_steps=5, sample_every_steps=10)),
+    # Its gates are the tiny slice's: 20 steps cannot draw digits, the e2e run must still push.
+    "smoke": PipelineConfig(
+        trainer=TrainerConfig(generator_filters=(32, 16), discriminator_filters=(16, 32),
+                              batch_size=32, train_steps=20, log_every_steps=5,
+                              sample_every_steps=10),
+        classifier=ClassifierConfig(epochs=1, batch_size=64),
+        evaluator=EvaluatorConfig(num_samples=500, gates=QualityGates(
+            max_fid_to_floor=1e6, min_mnist_score=1.0, min_classes=1, min_class_share=0.0,
+            max_class_share=1.0, max_fid_regression=1e6))),
     # `make run`: the specification's sizes, recognizable digits in minutes on a 2-core CPU.
     "default": PipelineConfig(trainer=TrainerConfig(
         generator_filters=(128, 64), discriminator_filters=(64, 128), batch_size=64,

@@ -21,6 +21,7 @@ from tfx import v1 as tfx
 
 from pipeline import pipeline as pipeline_def
 from pipeline.config import PRESETS, PipelineConfig, preset
+from components.sample_quality_evaluator import METRICS_FILE
 from trainer.train_loop import LOGS_DIR, SAMPLES_DIR
 
 SUMMARY_FILE = "run_summary.json"
@@ -53,33 +54,47 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
     return config.replace_trainer(**overrides)
 
 
-def latest_outputs(config: PipelineConfig) -> dict[str, Any]:
-    """The newest artifact of each type this pipeline produced, read from the metadata store."""
+def latest_outputs(config: PipelineConfig) -> dict[tuple[str, str], Any]:
+    """(node id, artifact type) -> the newest such artifact of this pipeline in the metadata store.
+
+    The node is read off the URI: TFX writes outputs to <pipeline root>/<node id>/<key>/<id>.
+    """
     store = metadata_store.MetadataStore(
         tfx.orchestration.metadata.sqlite_metadata_connection_config(
             pipeline_def.metadata_path(config)))
     context = store.get_context_by_type_and_name("pipeline", config.pipeline_name)
-    newest: dict[str, Any] = {}
+    root = pipeline_def.pipeline_root(config)
     types = {t.id: t.name for t in store.get_artifact_types()}
+    newest: dict[tuple[str, str], Any] = {}
     for artifact in store.get_artifacts_by_context(context.id):
-        name = types[artifact.type_id]
-        if name not in newest or artifact.id > newest[name].id:
-            newest[name] = artifact
+        key = (os.path.relpath(artifact.uri, root).split(os.sep)[0], types[artifact.type_id])
+        if key not in newest or artifact.id > newest[key].id:
+            newest[key] = artifact
     return newest
 
 
 def run_summary(config: PipelineConfig, wall_time_s: float) -> dict[str, Any]:
     outputs = latest_outputs(config)
-    pushed = outputs.get("PushedModel")
-    model_run = outputs["ModelRun"].uri
+    pushed = outputs.get(("Pusher", "PushedModel"))
+    model_run = outputs[("Trainer", "ModelRun")].uri
     samples_dir = os.path.join(model_run, SAMPLES_DIR)
     grids = sorted(tf.io.gfile.glob(os.path.join(samples_dir, "*.png")))
     props = pushed.custom_properties if pushed else {}
+    evaluation = outputs.get(("SampleQualityEvaluator", "ModelEvaluation"))
+    report = {}
+    if evaluation:
+        with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE)) as f:
+            report = json.load(f)
     return {
         "pipeline_name": config.pipeline_name,
         "pushed": bool(props and props["pushed"].int_value),
         "pushed_model": props["pushed_destination"].string_value if props else None,
         "pushed_version": props["pushed_version"].string_value if props else None,
+        "verdict": report.get("verdict"),
+        "verdict_reasons": report.get("reasons"),
+        "quality_metrics": report.get("metrics"),
+        "real_data_floor": report.get("floor"),
+        "evaluation": os.path.join(evaluation.uri, METRICS_FILE) if evaluation else None,
         "sample_grids": grids,
         "final_sample_grid": grids[-1] if grids else None,
         "tensorboard_logs": os.path.join(model_run, LOGS_DIR),
@@ -109,7 +124,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     config = config_from_args(parse_args(argv))
     summary = run(config)
     print(json.dumps(summary, indent=2))
-    print(f"Pushed generator: {summary['pushed_model']}\n"
+    reasons = "".join(f"\n  - {reason}" for reason in summary["verdict_reasons"] or [])
+    print(f"Verdict: {summary['verdict']}{reasons}\n"
+          f"Pushed generator: {summary['pushed_model'] if summary['pushed'] else 'nothing pushed'}\n"
           f"Final sample grid: {summary['final_sample_grid']}\n"
           f"TensorBoard: tensorboard --logdir {summary['tensorboard_logs']}\n"
           f"Summary: {os.path.join(config.output_dir, SUMMARY_FILE)}", file=sys.stderr)

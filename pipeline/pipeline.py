@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 
 from ml_metadata.proto import metadata_store_pb2
@@ -13,12 +15,15 @@ import components
 from components import atomic_pusher
 from components.data_validation_gate import DataValidationGate
 from components.mnist_example_gen import MnistExampleGen
+from components.sample_quality_evaluator import SampleQualityEvaluator
 from pipeline.config import PipelineConfig
+from trainer.classifier import CLASSIFIER_CONFIG_KEY
 from trainer.run import TRAINER_CONFIG_KEY
 
 SCHEMA_FILE = os.path.join(os.path.dirname(components.__file__), "schema", "schema.pbtxt")
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.run.run_fn"
+CLASSIFIER_RUN_FN = "trainer.classifier.run_fn"
 
 
 def serving_model_dir(config: PipelineConfig) -> str:
@@ -58,8 +63,24 @@ def create_pipeline(
         train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=config.trainer.train_steps),
         eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=0),
         custom_config={TRAINER_CONFIG_KEY: config.trainer.to_dict()})
+    classifier = tfx.components.Trainer(
+        run_fn=CLASSIFIER_RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config={CLASSIFIER_CONFIG_KEY: dataclasses.replace(
+            config.classifier, floor_samples=config.evaluator.num_samples).to_dict()},
+    ).with_id("Trainer.classifier")
+    evaluator = SampleQualityEvaluator(
+        generator=trainer.outputs["model"],
+        classifier=classifier.outputs["model"],
+        examples=transform.outputs["transformed_examples"],
+        serving_model_dir=serving_model_dir(config),
+        evaluator_config=json.dumps(config.evaluator.to_dict()))
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
         custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(
@@ -68,7 +89,7 @@ def create_pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=pipeline_root(config),
         components=[example_gen, statistics_gen, schema_gen, example_validator, data_gate,
-                    transform, trainer, pusher],
+                    transform, trainer, classifier, evaluator, pusher],
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(config.beam_pipeline_args))

@@ -11,6 +11,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from pipeline import local_runner  # noqa: E402
+from pipeline_helpers import executions_by_node, pushed_versions, smoke_config  # noqa: E402
+
 tf.config.set_logical_device_configuration(
     tf.config.list_physical_devices("CPU")[0],
     [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
@@ -22,3 +25,16 @@ MNIST_SLICE = os.path.join(os.path.dirname(__file__), "data", "mnist_slice")
 def mnist_slice() -> str:
     """1,000 official training and 500 official test digits, as IDX files."""
     return MNIST_SLICE
+
+
+@pytest.fixture(scope="session")
+def e2e(tmp_path_factory):
+    """The smoke pipeline on the slice, run twice with unchanged inputs; MLMD after each run."""
+    config = smoke_config(MNIST_SLICE, tmp_path_factory.mktemp("e2e"))
+    first = local_runner.run(config)
+    after_first = executions_by_node(config)
+    versions_after_first = pushed_versions(config)
+    second = local_runner.run(config)
+    return {"config": config, "first": first, "second": second, "after_first": after_first,
+            "after_second": executions_by_node(config),
+            "versions_after_first": versions_after_first}

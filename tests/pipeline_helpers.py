@@ -12,7 +12,8 @@ from pipeline import pipeline as pipeline_def
 from pipeline.config import PipelineConfig, preset
 
 NODES = ("MnistExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
-         "DataValidationGate", "Transform", "Trainer", "Pusher")
+         "DataValidationGate", "Transform", "Trainer", "Trainer.classifier",
+         "SampleQualityEvaluator", "Pusher")
 State = metadata_store_pb2.Execution.State
 
 

@@ -70,6 +70,6 @@ def test_generator_filters_must_fit_28x28():
 def test_config_round_trips_through_custom_config():
     restored = TrainerConfig.from_dict(CONFIG.to_dict())
     assert restored == CONFIG
-    with pytest.raises(ValueError, match="unknown trainer settings: \\['nope'\\]"):
+    with pytest.raises(ValueError, match="unknown TrainerConfig settings: \\['nope'\\]"):
         TrainerConfig.from_dict({"nope": 1})
     assert np.isclose(restored.learning_rate, 2e-4) and restored.beta_1 == 0.5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from pipeline.config import TrainerConfig
@@ -11,16 +12,28 @@ from trainer.gan import REAL, Z_DISCRIMINATOR, Z_GENERATOR
 PARSE_BATCH = 1024
 
 
-def transformed_images(file_patterns: list[str],
-                       feature_spec: dict[str, tf.io.FixedLenFeature]) -> tf.data.Dataset:
-    """Every transformed image as float32 [28, 28, 1], parsed in vectorized batches."""
+def transformed_examples(file_patterns: list[str]) -> tf.data.Dataset:
+    """(image float32 [28, 28, 1] in [-1, 1], label int64) pairs, parsed in vectorized batches."""
+    spec = features.transformed_feature_spec()
     files = tf.data.Dataset.list_files(file_patterns, shuffle=False)
     records = tf.data.TFRecordDataset(files, compression_type="GZIP",
                                       num_parallel_reads=tf.data.AUTOTUNE)
-    parsed = records.batch(PARSE_BATCH).map(
-        lambda serialized: tf.io.parse_example(serialized, feature_spec)[features.IMAGE_XF],
-        num_parallel_calls=tf.data.AUTOTUNE)
-    return parsed.unbatch().map(lambda pixels: tf.reshape(pixels, features.IMAGE_SHAPE))
+
+    def parse(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        parsed = tf.io.parse_example(serialized, spec)
+        images = tf.reshape(parsed[features.IMAGE_XF], (-1, *features.IMAGE_SHAPE))
+        return images, parsed[features.LABEL_XF]
+
+    return records.batch(PARSE_BATCH).map(parse, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+
+
+def load_arrays(file_patterns: list[str], limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The first `limit` (default: all) transformed examples as numpy arrays."""
+    dataset = transformed_examples(file_patterns)
+    if limit is not None:
+        dataset = dataset.take(limit)
+    images, labels = next(iter(dataset.batch(1 << 20)))
+    return images.numpy(), labels.numpy()
 
 
 def with_noise(images: tf.data.Dataset, config: TrainerConfig) -> tf.data.Dataset:
@@ -44,8 +57,7 @@ def with_noise(images: tf.data.Dataset, config: TrainerConfig) -> tf.data.Datase
     return batches.enumerate().map(attach, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def training_dataset(file_patterns: list[str], feature_spec: dict[str, tf.io.FixedLenFeature],
-                     config: TrainerConfig) -> tf.data.Dataset:
-    images = transformed_images(file_patterns, feature_spec).cache()
+def training_dataset(file_patterns: list[str], config: TrainerConfig) -> tf.data.Dataset:
+    images = transformed_examples(file_patterns).map(lambda image, _: image).cache()
     images = images.shuffle(config.shuffle_buffer, seed=config.seed).repeat()
     return with_noise(images, config).prefetch(tf.data.AUTOTUNE)

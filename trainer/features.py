@@ -10,3 +10,11 @@ IMAGE_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 IMAGE_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 NUM_CLASSES = 10
 PIXEL_HALF_RANGE = 127.5  # uint8 [0, 255] <-> [-1, 1].
+
+
+def transformed_feature_spec():
+    """How Transform's output records parse (the contract above, as a tf.io spec)."""
+    import tensorflow as tf  # Kept local: the constants above need no TensorFlow.
+
+    return {IMAGE_XF: tf.io.FixedLenFeature([IMAGE_PIXELS], tf.float32),
+            LABEL_XF: tf.io.FixedLenFeature([], tf.int64)}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 
-import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from pipeline.config import TrainerConfig
@@ -25,8 +24,7 @@ def run_fn(fn_args: FnArgs) -> None:
     logging.info("DCGAN training: %d steps, global batch %d, %d replica(s) under %s",
                  config.train_steps, config.batch_size, strategy.num_replicas_in_sync,
                  type(strategy).__name__)
-    feature_spec = tft.TFTransformOutput(fn_args.transform_output).transformed_feature_spec()
-    dataset = training_dataset(fn_args.train_files, feature_spec, config)
+    dataset = training_dataset(fn_args.train_files, config)
     gan = DCGAN(config, strategy)
     train(gan, dataset, fn_args.model_run_dir)
     gan.discriminator.save(os.path.join(fn_args.model_run_dir, DISCRIMINATOR_FILE))

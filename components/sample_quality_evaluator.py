@@ -1,0 +1,143 @@
+"""SampleQualityEvaluator: measures the generator's samples, blesses or rejects it.
+
+Inputs: the candidate generator, the evaluation classifier, the transformed
+examples (eval split). The baseline is the model currently served: the
+highest numeric version in the push destination, read directly (the
+open-source Kubeflow backend cannot run Resolver nodes). Outputs a
+ModelEvaluation (`metrics.json`, `samples.png`) and a ModelBlessing that the
+stock Pusher reads (`blessed` 1/0, and the BLESSED / NOT_BLESSED file the
+stock Evaluator writes).
+"""
+
+import json
+import logging
+import os
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import artifact_utils, standard_artifacts
+
+from components import quality_metrics
+from pipeline.config import EvaluatorConfig, QualityGates
+from serving.model_store import available_versions
+from trainer import classifier as classifier_lib
+from trainer import images as image_utils
+from trainer.data import load_arrays
+
+METRICS_FILE = "metrics.json"
+SAMPLES_FILE = "samples.png"
+GENERATE_BATCH = 500
+
+
+def generate_samples(generator_dir: str, seeds: np.ndarray) -> np.ndarray:
+    """uint8 [N, 28, 28, 1] from the exported `generate` signature, a fixed seed per sample."""
+    generate = tf.saved_model.load(generator_dir).signatures["generate"]
+    return np.concatenate([
+        generate(seed=tf.constant(seeds[start:start + GENERATE_BATCH]))["images"].numpy()
+        for start in range(0, len(seeds), GENERATE_BATCH)])
+
+
+def to_unit_range(pixels: np.ndarray) -> np.ndarray:
+    return pixels.astype(np.float32) / 127.5 - 1.0
+
+
+def evaluate_generator(generator_dir: str, embed_fn, real_features: np.ndarray,
+                       seeds: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
+    samples = generate_samples(generator_dir, seeds)
+    fake_features, fake_probs = classifier_lib.embed(embed_fn, to_unit_range(samples))
+    return quality_metrics.all_metrics(real_features, fake_features, fake_probs), samples
+
+
+def failed_gates(metrics: dict[str, Any], floor: dict[str, Any], gates: QualityGates,
+                 baseline: dict[str, Any] | None) -> list[str]:
+    """Every gate the candidate fails, in words."""
+    reasons = []
+    fid_limit = gates.max_fid_to_floor * floor["fid"]
+    if metrics["fid"] > fid_limit:
+        reasons.append(f"FID {metrics['fid']:.3f} > {gates.max_fid_to_floor} x real-data floor "
+                       f"{floor['fid']:.3f} = {fid_limit:.3f}")
+    if metrics["mnist_score"] < gates.min_mnist_score:
+        reasons.append(f"MNIST score {metrics['mnist_score']:.3f} < {gates.min_mnist_score}")
+    if metrics["classes_covered"] < gates.min_classes:
+        reasons.append(f"{metrics['classes_covered']} classes covered < {gates.min_classes}")
+    if metrics["min_class_share"] < gates.min_class_share:
+        reasons.append(f"smallest class share {metrics['min_class_share']:.4f} < "
+                       f"{gates.min_class_share}")
+    if metrics["max_class_share"] > gates.max_class_share:
+        reasons.append(f"largest class share {metrics['max_class_share']:.4f} > "
+                       f"{gates.max_class_share}")
+    if baseline is not None:
+        limit = baseline["fid"] * (1 + gates.max_fid_regression)
+        if metrics["fid"] > limit:
+            reasons.append(f"FID {metrics['fid']:.3f} regresses on the served model's "
+                           f"{baseline['fid']:.3f} by more than {gates.max_fid_regression:.0%}")
+    return reasons
+
+
+def write_blessing(blessing: standard_artifacts.ModelBlessing, blessed: bool,
+                   model: standard_artifacts.Model) -> None:
+    blessing.set_int_custom_property("blessed", int(blessed))
+    blessing.set_string_custom_property("current_model", model.uri)
+    with tf.io.gfile.GFile(os.path.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"),
+                           "w") as f:
+        f.write("")
+
+
+@component
+def SampleQualityEvaluator(  # pylint: disable=invalid-name
+    generator: InputArtifact[standard_artifacts.Model],
+    classifier: InputArtifact[standard_artifacts.Model],
+    examples: InputArtifact[standard_artifacts.Examples],
+    evaluation: OutputArtifact[standard_artifacts.ModelEvaluation],
+    blessing: OutputArtifact[standard_artifacts.ModelBlessing],
+    serving_model_dir: Parameter[str],
+    evaluator_config: Parameter[str],
+) -> None:
+    """Blesses the generator only when every gate of `evaluator_config` passes.
+
+    Args:
+      serving_model_dir: the push destination `<serving>/<model name>`; its
+        highest numeric version is the baseline.
+      evaluator_config: EvaluatorConfig as JSON.
+    """
+    config = EvaluatorConfig.from_dict(json.loads(evaluator_config))
+    with tf.io.gfile.GFile(os.path.join(classifier.uri, classifier_lib.METRICS_FILE)) as f:
+        classifier_record = json.load(f)
+    embed_fn = classifier_lib.load_embed_fn(classifier.uri)
+    real, _ = load_arrays([os.path.join(artifact_utils.get_split_uri([examples], "eval"), "*")],
+                          config.num_samples)
+    real_features, _ = classifier_lib.embed(embed_fn, real)
+    seeds = np.arange(config.seed, config.seed + config.num_samples, dtype=np.int64)
+    metrics, samples = evaluate_generator(os.path.join(generator.uri, "Format-Serving"), embed_fn,
+                                          real_features, seeds)
+    versions = available_versions(serving_model_dir)
+    baseline = None
+    if versions:
+        baseline_dir = os.path.join(serving_model_dir, str(versions[-1]))
+        baseline, _ = evaluate_generator(baseline_dir, embed_fn, real_features, seeds)
+        baseline = {"version": versions[-1], "path": baseline_dir, **baseline}
+    reasons = failed_gates(metrics, classifier_record["floor"], config.gates, baseline)
+    blessed = not reasons
+    report = {
+        "verdict": "BLESSED" if blessed else "NOT_BLESSED",
+        "reasons": reasons,
+        "metrics": metrics,
+        "floor": classifier_record["floor"],
+        "classifier_eval_accuracy": classifier_record["eval_accuracy"],
+        "baseline": baseline,
+        "num_samples": int(len(seeds)),
+        "num_real": int(len(real)),
+        "seeds": [int(seeds[0]), int(seeds[-1])],
+        "gates": config.to_dict()["gates"],
+    }
+    with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE), "w") as f:
+        json.dump(report, f, indent=2)
+    grid = image_utils.tile(tf.constant(samples[:64]))
+    image_utils.write_png(grid, os.path.join(evaluation.uri, SAMPLES_FILE))
+    write_blessing(blessing, blessed, generator)
+    logging.info("SampleQualityEvaluator: %s (FID %.3f, floor %.3f, MNIST score %.3f)%s",
+                 report["verdict"], metrics["fid"], classifier_record["floor"]["fid"],
+                 metrics["mnist_score"], "".join(f"\n  - {r}" for r in reasons))

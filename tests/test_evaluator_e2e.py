@@ -1,0 +1,99 @@
+"""A collapsed and an untrained generator are not blessed and not pushed (LocalDagRunner).
+
+The candidates are imported next to the smoke run's classifier and eval
+examples; the Evaluator (default, full-MNIST gates) and the Pusher are the
+pipeline's own, pointed at the smoke run's push destination.
+"""
+
+import dataclasses
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
+
+from components import atomic_pusher
+from components.sample_quality_evaluator import METRICS_FILE, SampleQualityEvaluator
+from pipeline import pipeline as pipeline_def
+from pipeline.config import EvaluatorConfig, TrainerConfig
+from trainer.export import export_generator
+from trainer.models import build_generator
+from pipeline_helpers import live_artifacts, pushed_versions
+
+
+def collapsed_generator() -> keras.Model:
+    """Ignores z: every sample is the same blob."""
+    z = keras.Input((100,))
+    x = keras.layers.Dense(28 * 28, kernel_initializer="zeros",
+                           bias_initializer=keras.initializers.RandomNormal(seed=0))(z)
+    return keras.Model(z, keras.layers.Reshape((28, 28, 1))(keras.layers.Activation("tanh")(x)))
+
+
+CANDIDATES = {
+    "collapsed": collapsed_generator,
+    "untrained": lambda: build_generator(TrainerConfig(generator_filters=(32, 16))),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CANDIDATES))
+def test_bad_generator_is_not_blessed_and_not_pushed(e2e, tmp_path, kind):
+    config = dataclasses.replace(e2e["config"], pipeline_name=f"evaluate-{kind}",
+                                 output_dir=str(tmp_path / "out"))
+    served_dir = pipeline_def.serving_model_dir(e2e["config"])
+    versions_before = pushed_versions(e2e["config"])
+    assert versions_before, "the smoke run pushed a version to compare against"
+    keras.utils.set_random_seed(1)
+    export_generator(CANDIDATES[kind](), str(tmp_path / "candidate" / "Format-Serving"))
+
+    (classifier,) = [a for a in live_artifacts(e2e["config"], "Model") if "classifier" in a.uri]
+    (transformed,) = [a for a in live_artifacts(e2e["config"], "Examples")
+                      if "/Transform/" in a.uri]
+    imports = {
+        "generator": tfx.dsl.Importer(source_uri=str(tmp_path / "candidate"),
+                                      artifact_type=tfx.types.standard_artifacts.Model
+                                      ).with_id("import_generator"),
+        "classifier": tfx.dsl.Importer(source_uri=classifier.uri,
+                                       artifact_type=tfx.types.standard_artifacts.Model
+                                       ).with_id("import_classifier"),
+        "examples": tfx.dsl.Importer(source_uri=transformed.uri,
+                                     artifact_type=tfx.types.standard_artifacts.Examples,
+                                     properties={"split_names": '["train", "eval"]'}
+                                     ).with_id("import_examples"),
+    }
+    evaluator = SampleQualityEvaluator(
+        generator=imports["generator"].outputs["result"],
+        classifier=imports["classifier"].outputs["result"],
+        examples=imports["examples"].outputs["result"],
+        serving_model_dir=served_dir,
+        evaluator_config=json.dumps(EvaluatorConfig(num_samples=500).to_dict()))
+    pusher = tfx.components.Pusher(
+        model=imports["generator"].outputs["result"],
+        model_blessing=evaluator.outputs["blessing"],
+        custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=served_dir)))
+    tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name, pipeline_root=pipeline_def.pipeline_root(config),
+        components=[*imports.values(), evaluator, pusher],
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            pipeline_def.metadata_path(config))))
+
+    (blessing,) = live_artifacts(config, "ModelBlessing")
+    assert blessing.custom_properties["blessed"].int_value == 0
+    assert os.path.exists(os.path.join(blessing.uri, "NOT_BLESSED"))
+    (evaluation,) = live_artifacts(config, "ModelEvaluation")
+    with open(os.path.join(evaluation.uri, METRICS_FILE)) as f:
+        report = json.load(f)
+    assert report["verdict"] == "NOT_BLESSED"
+    assert any(r.startswith("MNIST score") for r in report["reasons"]), report["reasons"]
+    assert report["baseline"]["version"] == int(versions_before[-1])
+    (pushed,) = live_artifacts(config, "PushedModel")
+    assert pushed.custom_properties["pushed"].int_value == 0
+    assert pushed_versions(e2e["config"]) == versions_before  # The served version stays.
+    if kind == "collapsed":
+        assert report["metrics"]["max_class_share"] == 1.0
+        assert any("classes covered" in r for r in report["reasons"])

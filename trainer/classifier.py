@@ -1,0 +1,97 @@
+"""The evaluation classifier (`Trainer.classifier`, run_fn `trainer.classifier.run_fn`).
+
+A small MNIST CNN. Its penultimate layer is the feature space of FID, KID and
+precision/recall, its softmax gives the MNIST score and the class histogram.
+The run also computes the real-data floor (the same metrics for real training
+images against the eval images), so it is cached with the classifier.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tfx.components.trainer.fn_args_utils import FnArgs
+
+from components import quality_metrics
+from pipeline.config import ClassifierConfig
+from trainer import features
+from trainer.data import load_arrays, transformed_examples
+
+CLASSIFIER_CONFIG_KEY = "classifier"
+FEATURES_LAYER = "features"
+METRICS_FILE = "classifier_metrics.json"  # In the Model artifact: accuracy and the floor.
+EMBED_BATCH = 1000
+
+
+def build_classifier() -> keras.Model:
+    images = keras.Input(features.IMAGE_SHAPE, name="images")
+    x = keras.layers.Conv2D(32, 3, activation="relu")(images)
+    x = keras.layers.Conv2D(64, 3, activation="relu")(x)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Dropout(0.25)(x)
+    x = keras.layers.Dense(128, activation="relu", name=FEATURES_LAYER)(keras.layers.Flatten()(x))
+    logits = keras.layers.Dense(features.NUM_CLASSES, name="logits")(keras.layers.Dropout(0.5)(x))
+    return keras.Model(images, logits, name="mnist_classifier")
+
+
+class ClassifierModule(tf.Module):
+    """`embed`: images float32 [N, 28, 28, 1] in [-1, 1] -> features [N, 128], logits [N, 10]."""
+
+    def __init__(self, classifier: keras.Model):
+        super().__init__(name="mnist_classifier")
+        self.embedder = keras.Model(
+            classifier.inputs, [classifier.get_layer(FEATURES_LAYER).output, classifier.outputs[0]])
+        self.embed = tf.function(self._embed, input_signature=[
+            tf.TensorSpec([None, *features.IMAGE_SHAPE], tf.float32, name="images")])
+
+    def _embed(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        feats, logits = self.embedder(images, training=False)
+        return {"features": feats, "logits": logits}
+
+
+def embed(embed_fn, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(features, class probabilities) for float images in [-1, 1], in batches."""
+    feats, probs = [], []
+    for start in range(0, len(images), EMBED_BATCH):
+        out = embed_fn(images=tf.constant(images[start:start + EMBED_BATCH], tf.float32))
+        feats.append(out["features"].numpy().astype(np.float64))
+        probs.append(tf.nn.softmax(out["logits"]).numpy().astype(np.float64))
+    return np.concatenate(feats), np.concatenate(probs)
+
+
+def load_embed_fn(model_uri: str):
+    return tf.saved_model.load(os.path.join(model_uri, "Format-Serving")).signatures["embed"]
+
+
+def run_fn(fn_args: FnArgs) -> None:
+    config = ClassifierConfig.from_dict(fn_args.custom_config[CLASSIFIER_CONFIG_KEY])
+    keras.utils.set_random_seed(config.seed)
+    train = (transformed_examples(fn_args.train_files).cache().shuffle(10_000, seed=config.seed)
+             .batch(config.batch_size).prefetch(tf.data.AUTOTUNE))
+    evaluation = transformed_examples(fn_args.eval_files).batch(1000).cache()
+    classifier = build_classifier()
+    classifier.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                       metrics=["accuracy"])
+    classifier.fit(train, epochs=config.epochs, validation_data=evaluation, verbose=2)
+    _, accuracy = classifier.evaluate(evaluation, verbose=0)
+    logging.info("classifier eval accuracy %.4f", accuracy)
+
+    module = ClassifierModule(classifier)
+    tf.saved_model.save(module, fn_args.serving_model_dir, signatures={"embed": module.embed})
+    # The real-data floor: real training images against the eval images.
+    real_train, _ = load_arrays(fn_args.train_files, config.floor_samples)
+    real_eval, _ = load_arrays(fn_args.eval_files, config.floor_samples)
+    eval_features, _ = embed(module.embed, real_eval)
+    train_features, train_probs = embed(module.embed, real_train)
+    floor = quality_metrics.all_metrics(eval_features, train_features, train_probs)
+    record = {"eval_accuracy": float(accuracy), "floor": floor,
+              "floor_samples": int(min(len(real_train), len(real_eval)))}
+    with tf.io.gfile.GFile(os.path.join(os.path.dirname(fn_args.serving_model_dir), METRICS_FILE),
+                           "w") as f:
+        json.dump(record, f, indent=2)
