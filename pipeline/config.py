@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-STRATEGIES = ("auto", "mirrored", "one_device")
+STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,13 +40,19 @@ class TrainerConfig:
     seed: int = 0
     log_every_steps: int = 50
     sample_every_steps: int = 250
+    # Preemption safety: checkpoints under a stable directory (not the per-execution
+    # run directory); create_pipeline sets it to <output-dir>/checkpoints.
+    checkpoint_dir: str = ""
+    checkpoint_every_steps: int = 500
+    checkpoints_to_keep: int = 3
     shuffle_buffer: int = 10_000
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         for name in ("z_dim", "batch_size", "train_steps", "generator_steps",
-                     "log_every_steps", "sample_every_steps"):
+                     "log_every_steps", "sample_every_steps", "checkpoint_every_steps",
+                     "checkpoints_to_keep"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if len(self.generator_filters) != 2:

@@ -35,6 +35,11 @@ def pipeline_root(config: PipelineConfig) -> str:
     return os.path.join(config.output_dir, "pipeline_root")
 
 
+def checkpoint_root(config: PipelineConfig) -> str:
+    """Stable across executions, so a killed Trainer resumes (trainer/run.py keys it further)."""
+    return config.trainer.checkpoint_dir or os.path.join(config.output_dir, "checkpoints")
+
+
 def metadata_path(config: PipelineConfig) -> str:
     return os.path.join(config.output_dir, "metadata.sqlite")
 
@@ -62,7 +67,8 @@ def create_pipeline(
         transform_graph=transform.outputs["transform_graph"],
         train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=config.trainer.train_steps),
         eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=0),
-        custom_config={TRAINER_CONFIG_KEY: config.trainer.to_dict()})
+        custom_config={TRAINER_CONFIG_KEY: dataclasses.replace(
+            config.trainer, checkpoint_dir=checkpoint_root(config)).to_dict()})
     classifier = tfx.components.Trainer(
         run_fn=CLASSIFIER_RUN_FN,
         examples=transform.outputs["transformed_examples"],

@@ -60,4 +60,8 @@ def with_noise(images: tf.data.Dataset, config: TrainerConfig) -> tf.data.Datase
 def training_dataset(file_patterns: list[str], config: TrainerConfig) -> tf.data.Dataset:
     images = transformed_examples(file_patterns).map(lambda image, _: image).cache()
     images = images.shuffle(config.shuffle_buffer, seed=config.seed).repeat()
-    return with_noise(images, config).prefetch(tf.data.AUTOTUNE)
+    dataset = with_noise(images, config).prefetch(tf.data.AUTOTUNE)
+    # Multi-worker: every worker builds the same global batches and keeps its share.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)

@@ -40,6 +40,7 @@ class DCGAN:
             # Built here, in the strategy's scope, not lazily inside the replica step.
             self.g_optimizer.build(self.generator.trainable_variables)
             self.d_optimizer.build(self.discriminator.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.train_step = tf.function(self._train_step)
 
     def _loss(self, logits: tf.Tensor, target: float) -> tf.Tensor:

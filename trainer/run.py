@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import tempfile
+
+import tensorflow as tf
 
 from tfx.components.trainer.fn_args_utils import FnArgs
 
@@ -11,22 +16,50 @@ from pipeline.config import TrainerConfig
 from trainer.data import training_dataset
 from trainer.export import export_generator
 from trainer.gan import DCGAN
-from trainer.strategy import make_strategy
+from trainer.strategy import is_chief, make_strategy
 from trainer.train_loop import train
 
 TRAINER_CONFIG_KEY = "trainer"  # custom_config key holding TrainerConfig.to_dict().
 DISCRIMINATOR_FILE = "discriminator.keras"
 
 
+def checkpoint_dir(config: TrainerConfig, train_files: list[str]) -> str:
+    """A stable directory per (config, input data): a retry of the same training resumes,
+    a run on new data or with new settings starts fresh."""
+    if not config.checkpoint_dir:
+        return ""
+    key = json.dumps({"config": config.to_dict(), "train_files": sorted(train_files)},
+                     sort_keys=True)
+    return os.path.join(config.checkpoint_dir, hashlib.sha256(key.encode()).hexdigest()[:16])
+
+
+def train_and_export(config: TrainerConfig, train_files: list[str], run_dir: str,
+                     serving_dir: str) -> DCGAN:
+    """Trains under the configured strategy; only the chief keeps what it writes."""
+    strategy = make_strategy(config.strategy)
+    chief = is_chief(strategy)
+    logging.info("DCGAN training: %d steps, global batch %d, %d replica(s) under %s%s",
+                 config.train_steps, config.batch_size, strategy.num_replicas_in_sync,
+                 type(strategy).__name__, "" if chief else " (non-chief worker)")
+    dataset = training_dataset(train_files, config)
+    gan = DCGAN(config, strategy)
+    # Non-chief workers take part in every write, into a scratch directory that is removed.
+    if not chief:
+        run_dir = tempfile.mkdtemp(prefix="dcgan-worker-")
+        serving_dir = os.path.join(run_dir, "serving")
+    try:
+        train(gan, dataset, run_dir, checkpoint_dir(config, train_files), chief)
+        gan.discriminator.save(os.path.join(run_dir, DISCRIMINATOR_FILE))
+        export_generator(gan.generator, serving_dir)
+    finally:
+        if not chief:
+            tf.io.gfile.rmtree(run_dir)
+    if chief:
+        logging.info("DCGAN generator exported to %s", serving_dir)
+    return gan
+
+
 def run_fn(fn_args: FnArgs) -> None:
     config = TrainerConfig.from_dict(fn_args.custom_config[TRAINER_CONFIG_KEY])
-    strategy = make_strategy(config.strategy)
-    logging.info("DCGAN training: %d steps, global batch %d, %d replica(s) under %s",
-                 config.train_steps, config.batch_size, strategy.num_replicas_in_sync,
-                 type(strategy).__name__)
-    dataset = training_dataset(fn_args.train_files, config)
-    gan = DCGAN(config, strategy)
-    train(gan, dataset, fn_args.model_run_dir)
-    gan.discriminator.save(os.path.join(fn_args.model_run_dir, DISCRIMINATOR_FILE))
-    export_generator(gan.generator, fn_args.serving_model_dir)
-    logging.info("DCGAN generator exported to %s", fn_args.serving_model_dir)
+    train_and_export(config, fn_args.train_files, fn_args.model_run_dir,
+                     fn_args.serving_model_dir)

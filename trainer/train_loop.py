@@ -35,32 +35,81 @@ def save_grid(gan: DCGAN, z: tf.Tensor, step: int, run_dir: str) -> str:
     return path
 
 
-def train(gan: DCGAN, dataset: tf.data.Dataset, run_dir: str) -> dict[str, float]:
-    """Trains for `config.train_steps`; returns the last step's metrics."""
+class Checkpoints:
+    """Both networks, both optimizers, the step and the fixed z, every N steps, last K kept.
+
+    Every worker restores from the shared `directory`; only the chief writes
+    there, the others write to a scratch directory (all must take part in a save).
+    """
+
+    def __init__(self, gan: DCGAN, fixed_z: tf.Variable, directory: str, scratch_dir: str,
+                 chief: bool):
+        self.directory = directory
+        self.checkpoint = tf.train.Checkpoint(
+            generator=gan.generator, discriminator=gan.discriminator,
+            g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer, step=gan.step,
+            fixed_z=fixed_z)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, directory if chief else os.path.join(scratch_dir, "checkpoints"),
+            max_to_keep=gan.config.checkpoints_to_keep)
+
+    def restore(self) -> int:
+        """The step to resume after (0 for a fresh start)."""
+        latest = tf.train.latest_checkpoint(self.directory)
+        if not latest:
+            return 0
+        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        step = int(self.checkpoint.step.numpy())
+        logging.info("resumed from checkpoint %s at step %d", latest, step)
+        return step
+
+    def save(self, step: int) -> None:
+        self.manager.save(checkpoint_number=step)
+
+
+def train(gan: DCGAN, dataset: tf.data.Dataset, run_dir: str, checkpoint_dir: str = "",
+          chief: bool = True) -> dict[str, float]:
+    """Trains (or resumes) up to `config.train_steps`; returns the last step's metrics.
+
+    Raises TrainingDivergedError on a NaN or Inf loss.
+    """
     config = gan.config
-    z = fixed_noise(config)
+    z = tf.Variable(fixed_noise(config), trainable=False, name="fixed_z")
+    checkpoints = (Checkpoints(gan, z, checkpoint_dir, run_dir, chief)
+                   if checkpoint_dir else None)
+    start = checkpoints.restore() if checkpoints else 0
+    if start >= config.train_steps:
+        logging.info("already trained to step %d of %d", start, config.train_steps)
+        return {}
     batches = iter(gan.strategy.experimental_distribute_dataset(dataset))
-    writer = tf.summary.create_file_writer(os.path.join(run_dir, LOGS_DIR))
+    writer = (tf.summary.create_file_writer(os.path.join(run_dir, LOGS_DIR)) if chief
+              else tf.summary.create_noop_writer())
+    metrics: dict[str, float] = {}
     with writer.as_default():
-        save_grid(gan, z, 0, run_dir)
-        started, started_step = time.perf_counter(), 0
-        for step in range(1, config.train_steps + 1):
+        if chief and start == 0:
+            save_grid(gan, z, 0, run_dir)
+        started, started_step = time.perf_counter(), start
+        for step in range(start + 1, config.train_steps + 1):
             metrics = {k: float(v) for k, v in gan.train_step(next(batches)).items()}
             bad = [k for k in ("d_loss", "g_loss") if not math.isfinite(metrics[k])]
             if bad:
                 raise TrainingDivergedError(
                     f"training diverged at step {step}: {', '.join(bad)} = "
                     f"{', '.join(str(metrics[k]) for k in bad)}; nothing is exported")
+            gan.step.assign(step)
             for name, value in metrics.items():
                 tf.summary.scalar(name, value, step=step)
-            if step % config.log_every_steps == 0 or step == config.train_steps:
+            last = step == config.train_steps
+            if step % config.log_every_steps == 0 or last:
                 elapsed = time.perf_counter() - started
                 rate = (step - started_step) * config.batch_size / max(elapsed, 1e-9)
                 logging.info("step %d/%d d_loss %.4f g_loss %.4f D(x) %.3f D(G(z)) %.3f "
                              "%.0f images/s", step, config.train_steps, metrics["d_loss"],
                              metrics["g_loss"], metrics["d_real"], metrics["d_fake"], rate)
                 started, started_step = time.perf_counter(), step
-            if step % config.sample_every_steps == 0 or step == config.train_steps:
+            if chief and (step % config.sample_every_steps == 0 or last):
                 save_grid(gan, z, step, run_dir)
+            if checkpoints and (step % config.checkpoint_every_steps == 0 or last):
+                checkpoints.save(step)
     writer.close()
     return metrics

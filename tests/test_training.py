@@ -1,0 +1,112 @@
+"""Training for real: kill-and-resume, divergence, multi-worker (processes on loopback)."""
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import portpicker
+import pytest
+import tensorflow as tf
+
+from components import mnist_idx
+from pipeline.config import TrainerConfig
+from trainer import features
+from trainer.run import checkpoint_dir, train_and_export
+from trainer.train_loop import TrainingDivergedError
+
+WORKER = os.path.join(os.path.dirname(__file__), "train_worker.py")
+TINY = TrainerConfig(generator_filters=(16, 8), discriminator_filters=(8, 16), batch_size=16,
+                     log_every_steps=10, sample_every_steps=1000, checkpoint_every_steps=10)
+
+
+@pytest.fixture(scope="module")
+def transformed(tmp_path_factory):
+    """The slice's training digits as Transform writes them (image_xf, label_xf), gzipped."""
+    from conftest import MNIST_SLICE
+    data = mnist_idx.load_split(MNIST_SLICE, "train")
+    path = str(tmp_path_factory.mktemp("transformed") / "train.gz")
+    with tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type="GZIP")) as writer:
+        for image, label in zip(data.images, data.labels):
+            pixels = image.reshape(-1).astype(np.float32) / 127.5 - 1.0
+            writer.write(tf.train.Example(features=tf.train.Features(feature={
+                features.IMAGE_XF: tf.train.Feature(float_list=tf.train.FloatList(value=pixels)),
+                features.LABEL_XF: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+            })).SerializeToString())
+    return path
+
+
+def start(config, pattern, run_dir, serving_dir, env=None, log=None):
+    return subprocess.Popen(
+        [sys.executable, WORKER, json.dumps(config.to_dict()), pattern, str(run_dir),
+         str(serving_dir)], env={**os.environ, **(env or {})},
+        stdout=log, stderr=subprocess.STDOUT)
+
+
+def test_a_killed_training_resumes_from_its_last_checkpoint(tmp_path, transformed):
+    config = dataclasses.replace(TINY, train_steps=400,
+                                 checkpoint_dir=str(tmp_path / "checkpoints"))
+    directory = checkpoint_dir(config, [transformed])
+    with open(tmp_path / "first.log", "wb") as log:
+        process = start(config, transformed, tmp_path / "run", tmp_path / "out" / "1", log=log)
+        deadline = time.time() + 300
+        while not tf.train.latest_checkpoint(directory) or \
+                int(tf.train.latest_checkpoint(directory).rsplit("-", 1)[1]) < 30:
+            assert process.poll() is None, open(tmp_path / "first.log").read()[-3000:]
+            assert time.time() < deadline
+            time.sleep(0.2)
+        process.send_signal(signal.SIGKILL)
+        assert process.wait(30) == -signal.SIGKILL
+    killed_at = int(tf.train.latest_checkpoint(directory).rsplit("-", 1)[1])
+    assert 30 <= killed_at < 400
+    assert not os.path.exists(tmp_path / "out" / "1")  # Nothing exported by the killed run.
+    with open(tmp_path / "second.log", "wb") as log:
+        second = start(config, transformed, tmp_path / "run", tmp_path / "out" / "1", log=log)
+        assert second.wait(300) == 0
+    output = open(tmp_path / "second.log").read()
+    resumed = int(output.split("at step ")[1].split()[0])
+    assert "resumed from checkpoint" in output and resumed >= killed_at
+    assert f"step {resumed + 10 - resumed % 10}/400" in output  # Picks up after the checkpoint.
+    assert "step 10/400" not in output
+    assert tf.train.latest_checkpoint(directory).endswith("-400")
+    assert len(tf.io.gfile.glob(os.path.join(directory, "ckpt-*.index"))) <= TINY.checkpoints_to_keep
+    assert tf.saved_model.load(str(tmp_path / "out" / "1")).signatures["serving_default"]
+
+
+def test_a_diverging_run_stops_with_the_step_and_exports_nothing(tmp_path, transformed):
+    config = dataclasses.replace(TINY, train_steps=200, learning_rate=1e12, beta_1=0.0)
+    with pytest.raises(TrainingDivergedError, match=r"training diverged at step \d+: .*nan"):
+        train_and_export(config, [transformed], str(tmp_path / "run"), str(tmp_path / "serving"))
+    assert not os.path.exists(tmp_path / "serving")
+
+
+def test_two_workers_train_to_identical_weights_and_only_the_chief_exports(tmp_path, transformed):
+    ports = [portpicker.pick_unused_port() for _ in range(2)]
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    # Synchronized BatchNorm: otherwise each worker keeps moving statistics of its own
+    # half of the batch (the trainable weights are identical either way).
+    config = dataclasses.replace(TINY, train_steps=5, strategy="multi_worker",
+                                 sync_batch_norm=True)
+    workers = []
+    for index in range(2):
+        log = open(tmp_path / f"worker{index}.log", "wb")
+        env = {"TF_CONFIG": json.dumps({"cluster": cluster,
+                                        "task": {"type": "worker", "index": index}})}
+        workers.append((start(config, transformed, tmp_path / f"run{index}",
+                              tmp_path / f"out{index}" / "serving", env=env, log=log), log))
+    for index, (process, log) in enumerate(workers):
+        code = process.wait(300)
+        log.close()
+        assert code == 0, open(tmp_path / f"worker{index}.log").read()[-3000:]
+    chief, other = (np.load(tmp_path / f"out{i}" / f"weights-{i}.npz") for i in range(2))
+    assert len(chief.files) == len(other.files) > 0
+    for name in chief.files:
+        np.testing.assert_array_equal(chief[name], other[name], err_msg=name)
+    assert os.path.exists(tmp_path / "out0" / "serving" / "saved_model.pb")
+    assert not os.path.exists(tmp_path / "out1" / "serving")
+    assert os.listdir(tmp_path / "run0") and not os.path.exists(tmp_path / "run1")
+    assert "MultiWorkerMirroredStrategy" in open(tmp_path / "worker1.log").read()
