@@ -35,6 +35,7 @@ setup(
             "dcgan-pipeline=pipeline.local_runner:main",
             "dcgan-generate=serving.client:main",
             "dcgan-serve=serving.server:main",
+            "dcgan-kfp=dcgan_kfp.cli:main",
         ],
     },
 )

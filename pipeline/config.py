@@ -131,6 +131,10 @@ class PipelineConfig:
     output_dir: str = "runs/local"
     # Directory with the four IDX files; empty: download with tensorflow-datasets.
     mnist_dir: str = ""
+    # Push destination base (default <output_dir>/serving); TF Serving watches <base>/<model>.
+    serving_base: str = ""
+    # The curated schema; empty: the copy installed with the `components` package.
+    schema_file: str = ""
     trainer: TrainerConfig = TrainerConfig()
     classifier: ClassifierConfig = ClassifierConfig()
     evaluator: EvaluatorConfig = EvaluatorConfig()

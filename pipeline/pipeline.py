@@ -27,8 +27,9 @@ CLASSIFIER_RUN_FN = "trainer.classifier.run_fn"
 
 
 def serving_model_dir(config: PipelineConfig) -> str:
-    """TF Serving's layout: <output-dir>/serving/<model name>/<numeric version>/."""
-    return os.path.join(config.output_dir, "serving", config.model_name)
+    """TF Serving's layout: <serving base>/<model name>/<numeric version>/."""
+    return os.path.join(config.serving_base or os.path.join(config.output_dir, "serving"),
+                        config.model_name)
 
 
 def pipeline_root(config: PipelineConfig) -> str:
@@ -53,7 +54,7 @@ def create_pipeline(
     examples (output key `examples`); the data-validation tests feed bad records that way."""
     example_gen = example_gen or MnistExampleGen(mnist_dir=config.mnist_dir)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=SCHEMA_FILE)
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_file or SCHEMA_FILE)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     data_gate = DataValidationGate(anomalies=example_validator.outputs["anomalies"])
