@@ -36,6 +36,9 @@ class TrainerConfig:
     real_target: float = 0.9
     fake_target: float = 0.0
     sync_batch_norm: bool = False  # Batch statistics over all replicas.
+    # "" (float32), "mixed_float16" (GPU, with loss scaling) or "mixed_bfloat16".
+    mixed_precision: str = ""
+    jit_compile: bool = False  # XLA for the train step: a win on GPU, slower on CPU (measured).
     strategy: str = "auto"
     seed: int = 0
     log_every_steps: int = 50
@@ -48,6 +51,9 @@ class TrainerConfig:
     shuffle_buffer: int = 10_000
 
     def __post_init__(self) -> None:
+        if self.mixed_precision not in ("", "mixed_float16", "mixed_bfloat16"):
+            raise ValueError(f"mixed_precision must be '', 'mixed_float16' or 'mixed_bfloat16', "
+                             f"got {self.mixed_precision!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         for name in ("z_dim", "batch_size", "train_steps", "generator_steps",

@@ -100,3 +100,19 @@ def test_mirrored_two_replicas_match_one_device_for_a_full_step():
     # The step moved the weights: the comparison is not between two untouched models.
     changed = [not np.allclose(a, b) for a, b in zip(initial, weights(single))]
     assert sum(changed) > len(changed) // 2
+
+
+@pytest.mark.parametrize("policy, compute", [("mixed_bfloat16", "bfloat16"),
+                                             ("mixed_float16", "float16")])
+def test_mixed_precision_computes_in_half_precision_with_float32_outputs(policy, compute):
+    config = dataclasses.replace(CONFIG, mixed_precision=policy)
+    gan = DCGAN(config, tf.distribute.get_strategy())
+    hidden = [l for l in gan.generator.layers if type(l).__name__ == "Conv2DTranspose"][0]
+    assert hidden.compute_dtype == compute and hidden.kernel.dtype == "float32"
+    assert gan.generator.output.dtype == "float32" and gan.discriminator.output.dtype == "float32"
+    uses_loss_scale = type(gan.g_optimizer).__name__ == "LossScaleOptimizer"
+    assert uses_loss_scale == (policy == "mixed_float16")
+    before = [np.array(v) for v in gan.generator.trainable_weights]
+    metrics = gan.train_step(batch(config))
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+    assert any(not np.allclose(a, np.array(b)) for a, b in zip(before, gan.generator.trainable_weights))

@@ -9,6 +9,8 @@ summed over replicas equal the single-device gradients.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import keras
 import tensorflow as tf
 
@@ -22,8 +24,11 @@ Z_GENERATOR = "z_g"
 
 
 def _adam(config: TrainerConfig) -> keras.optimizers.Optimizer:
-    return keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1,
+    adam = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1,
                                  epsilon=config.adam_epsilon)
+    # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
+    return keras.optimizers.LossScaleOptimizer(adam) if config.mixed_precision == \
+        "mixed_float16" else adam
 
 
 class DCGAN:
@@ -41,9 +46,10 @@ class DCGAN:
             self.g_optimizer.build(self.generator.trainable_variables)
             self.d_optimizer.build(self.discriminator.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.train_step = tf.function(self._train_step)
+        self.train_step = tf.function(self._train_step, jit_compile=config.jit_compile)
 
     def _loss(self, logits: tf.Tensor, target: float) -> tf.Tensor:
+        logits = tf.cast(logits, tf.float32)
         per_example = tf.nn.sigmoid_cross_entropy_with_logits(
             labels=tf.fill(tf.shape(logits), target), logits=logits)
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)
@@ -51,38 +57,35 @@ class DCGAN:
     def _global_mean(self, values: tf.Tensor) -> tf.Tensor:
         return tf.reduce_sum(values) / self.config.batch_size
 
-    def _update(self, tape: tf.GradientTape, loss: tf.Tensor, model: keras.Model,
-                optimizer: keras.optimizers.Optimizer) -> None:
+    def _minimize(self, logits_fn: Callable[[], tf.Tensor], target: float, model: keras.Model,
+                  optimizer: keras.optimizers.Optimizer) -> tuple[tf.Tensor, tf.Tensor]:
+        """One update of `model` towards `target` for the logits; returns (loss, logits)."""
         variables = model.trainable_variables
-        gradients = tape.gradient(loss, variables)
+        with tf.GradientTape() as tape:
+            logits = logits_fn()
+            loss = self._loss(logits, target)
+            scaled = (optimizer.scale_loss(loss)
+                      if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else loss)
         # Keras 3.4's optimizer applies each replica's own gradient to that replica's
         # copy of a mirrored variable (its all-reduce runs in cross-replica context,
         # where it is skipped), so the copies drift apart. Summing here makes every
         # replica apply the global-batch gradient; tests/test_gan.py checks it.
         gradients = tf.distribute.get_replica_context().all_reduce(
-            tf.distribute.ReduceOp.SUM, gradients)
+            tf.distribute.ReduceOp.SUM, tape.gradient(scaled, variables))
         optimizer.apply_gradients(zip(gradients, variables))
+        return loss, logits
 
     def _replica_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        config = self.config
-        with tf.GradientTape() as tape:
-            real_logits = self.discriminator(batch[REAL], training=True)
-            d_loss_real = self._loss(real_logits, config.real_target)
-        self._update(tape, d_loss_real, self.discriminator, self.d_optimizer)
-
-        fake = self.generator(batch[Z_DISCRIMINATOR], training=True)
-        with tf.GradientTape() as tape:
-            fake_logits = self.discriminator(fake, training=True)
-            d_loss_fake = self._loss(fake_logits, config.fake_target)
-        self._update(tape, d_loss_fake, self.discriminator, self.d_optimizer)
-
+        config, d, g = self.config, self.discriminator, self.generator
+        d_loss_real, real_logits = self._minimize(
+            lambda: d(batch[REAL], training=True), config.real_target, d, self.d_optimizer)
+        fake = g(batch[Z_DISCRIMINATOR], training=True)
+        d_loss_fake, fake_logits = self._minimize(
+            lambda: d(fake, training=True), config.fake_target, d, self.d_optimizer)
         for index in range(config.generator_steps):
-            with tf.GradientTape() as tape:
-                logits = self.discriminator(
-                    self.generator(batch[Z_GENERATOR][:, index], training=True), training=True)
-                g_loss = self._loss(logits, 1.0)
-            self._update(tape, g_loss, self.generator, self.g_optimizer)
-
+            z = batch[Z_GENERATOR][:, index]
+            g_loss, _ = self._minimize(lambda: d(g(z, training=True), training=True), 1.0, g,
+                                       self.g_optimizer)
         return {
             "d_loss": d_loss_real + d_loss_fake,
             "g_loss": g_loss,

@@ -12,8 +12,13 @@ from trainer import features
 PROJECTED_SIZE = features.IMAGE_SIZE // 4
 
 
+def _policy(config: TrainerConfig) -> str | None:
+    """The hidden layers' dtype policy; outputs stay float32 for stable losses."""
+    return config.mixed_precision or None
+
+
 def _batch_norm(config: TrainerConfig) -> layers.Layer:
-    return layers.BatchNormalization(synchronized=config.sync_batch_norm)
+    return layers.BatchNormalization(synchronized=config.sync_batch_norm, dtype=_policy(config))
 
 
 def build_generator(config: TrainerConfig) -> keras.Model:
@@ -24,18 +29,19 @@ def build_generator(config: TrainerConfig) -> keras.Model:
     """
     first, second = config.generator_filters
     z = keras.Input((config.z_dim,), name="z")
-    x = layers.Dense(PROJECTED_SIZE * PROJECTED_SIZE * first, use_bias=False)(z)
-    x = layers.ReLU()(_batch_norm(config)(x))
-    x = layers.Reshape((PROJECTED_SIZE, PROJECTED_SIZE, first))(x)
+    policy = _policy(config)
+    x = layers.Dense(PROJECTED_SIZE * PROJECTED_SIZE * first, use_bias=False, dtype=policy)(z)
+    x = layers.ReLU(dtype=policy)(_batch_norm(config)(x))
+    x = layers.Reshape((PROJECTED_SIZE, PROJECTED_SIZE, first), dtype=policy)(x)
     for filters, upsample in ((first, False), (second, True)):
         if upsample:
             x = layers.Conv2DTranspose(filters, config.kernel_size, strides=2, padding="same",
-                                       use_bias=False)(x)
-            x = layers.ReLU()(_batch_norm(config)(x))
+                                       use_bias=False, dtype=policy)(x)
+            x = layers.ReLU(dtype=policy)(_batch_norm(config)(x))
         for _ in range(config.generator_extra_layers):
             x = layers.Conv2DTranspose(filters, config.kernel_size, strides=1, padding="same",
-                                       use_bias=False)(x)
-            x = layers.ReLU()(_batch_norm(config)(x))
+                                       use_bias=False, dtype=policy)(x)
+            x = layers.ReLU(dtype=policy)(_batch_norm(config)(x))
     images = layers.Conv2DTranspose(1, config.kernel_size, strides=2, padding="same",
                                     activation="tanh", dtype="float32", name="images")(x)
     return keras.Model(z, images, name="generator")
@@ -47,13 +53,14 @@ def build_discriminator(config: TrainerConfig) -> keras.Model:
     5x5 stride-2 convolutions, no pooling, no hidden dense layer; BatchNorm on
     every layer but the first and the last; LeakyReLU(0.2).
     """
+    policy = _policy(config)
     images = keras.Input(features.IMAGE_SHAPE, name="images")
     x = images
     for index, filters in enumerate(config.discriminator_filters):
         x = layers.Conv2D(filters, config.kernel_size, strides=2, padding="same",
-                          use_bias=index == 0)(x)
+                          use_bias=index == 0, dtype=policy)(x)
         if index > 0:
             x = _batch_norm(config)(x)
-        x = layers.LeakyReLU(config.leaky_relu_slope)(x)
-    logit = layers.Dense(1, dtype="float32", name="logit")(layers.Flatten()(x))
+        x = layers.LeakyReLU(config.leaky_relu_slope, dtype=policy)(x)
+    logit = layers.Dense(1, dtype="float32", name="logit")(layers.Flatten(dtype=policy)(x))
     return keras.Model(images, logit, name="discriminator")
