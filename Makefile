@@ -9,9 +9,10 @@ MNIST_DIR ?=
 PRESET ?= default
 OUTPUT_DIR ?= runs/local
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 PIP_VERSION := 26.3
 
-.PHONY: install run test serve bench-serving clean
+.PHONY: install run test serve bench-serving bench-train bench-quality clean
 
 install: $(VENV)/.installed
 
@@ -38,6 +39,12 @@ serve: install
 
 bench-serving: install
 	$(BIN)/python bench/bench_serving.py $(if $(MODEL_BASE_PATH),--model-base-path $(MODEL_BASE_PATH))
+
+bench-train: install
+	$(BIN)/python bench/bench_train.py $(if $(MNIST_DIR),--mnist-dir $(MNIST_DIR)) $(BENCH_ARGS)
+
+bench-quality: install
+	$(BIN)/python bench/bench_quality.py $(if $(MNIST_DIR),--mnist-dir $(MNIST_DIR)) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) runs

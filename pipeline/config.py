@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
+STRATEGIES = ("auto", "mirrored", "multi_worker", "tpu", "one_device")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,12 +104,13 @@ class ClassifierConfig:
 class QualityGates:
     """When a generator is blessed. Every failed gate is listed in the verdict.
 
-    Set from measurements on full MNIST (README, "Sample quality"): the `default`
-    preset's 3,000-step generator scored FID 20x the floor, MNIST score 7.3, class
-    shares 7.4%-12.0%; untrained and collapsed generators score MNIST 1-2.
+    Set from measurements on full MNIST (README, "Sample quality"): two runs of the
+    `default` preset's 3,000-step generator scored FID 20x and 25x the floor, MNIST
+    score 7.3 and 7.2, class shares within 7.4%-12.6%; untrained and collapsed
+    generators score MNIST 1-2.
     """
 
-    max_fid_to_floor: float = 30.0  # FID at most this multiple of the real-data floor.
+    max_fid_to_floor: float = 40.0  # FID at most this multiple of the real-data floor.
     min_mnist_score: float = 6.5
     min_classes: int = 10
     min_class_share: float = 0.04

@@ -116,3 +116,14 @@ def test_mixed_precision_computes_in_half_precision_with_float32_outputs(policy,
     metrics = gan.train_step(batch(config))
     assert all(np.isfinite(float(v)) for v in metrics.values())
     assert any(not np.allclose(a, np.array(b)) for a, b in zip(before, gan.generator.trainable_weights))
+
+
+def test_strategies_by_name():
+    from trainer.strategy import is_chief, make_strategy
+    assert type(make_strategy("auto")).__name__ == "_DefaultDistributionStrategy"  # No GPU here.
+    mirrored = make_strategy("mirrored")
+    assert mirrored.num_replicas_in_sync >= 1
+    assert is_chief(mirrored)
+    assert make_strategy("one_device").num_replicas_in_sync == 1
+    with pytest.raises(ValueError, match="strategy 'tpu': no TPU found"):
+        make_strategy("tpu")
