@@ -97,19 +97,15 @@ def pipeline_overhead(mnist_dir: str) -> tuple[float, float]:
     from pipeline import pipeline as pipeline_def
     config = dataclasses.replace(preset("default"), mnist_dir=mnist_dir,
                                  output_dir=tempfile.mkdtemp(prefix="bench-pipeline-"))
-    full = pipeline_def.create_pipeline(config, tfx.orchestration.metadata
-                                        .sqlite_metadata_connection_config(
-                                            pipeline_def.metadata_path(config)))
-    data_part = [c for c in full.components if c.id not in
-                 ("Trainer", "Trainer.classifier", "SampleQualityEvaluator", "Pusher")]
     times = []
     for _ in range(2):
         started = time.perf_counter()
         tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
-            pipeline_name=full.pipeline_info.pipeline_name, pipeline_root=full.pipeline_info
-            .pipeline_root, components=data_part, enable_cache=True,
-            metadata_connection_config=full.metadata_connection_config,
-            beam_pipeline_args=full.beam_pipeline_args))
+            pipeline_name=config.pipeline_name, pipeline_root=pipeline_def.pipeline_root(config),
+            components=pipeline_def.data_components(config), enable_cache=True,
+            metadata_connection_config=tfx.orchestration.metadata
+            .sqlite_metadata_connection_config(pipeline_def.metadata_path(config)),
+            beam_pipeline_args=list(config.beam_pipeline_args)))
         times.append(time.perf_counter() - started)
     return times[0], times[1]
 

@@ -45,13 +45,9 @@ def metadata_path(config: PipelineConfig) -> str:
     return os.path.join(config.output_dir, "metadata.sqlite")
 
 
-def create_pipeline(
-    config: PipelineConfig,
-    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
-    example_gen: BaseComponent | None = None,
-) -> tfx.dsl.Pipeline:
-    """The whole DAG. `example_gen` replaces MnistExampleGen as the source of raw
-    examples (output key `examples`); the data-validation tests feed bad records that way."""
+def data_components(config: PipelineConfig,
+                    example_gen: BaseComponent | None = None) -> list[BaseComponent]:
+    """Ingestion, validation and Transform: the DAG up to the Trainers (Transform is last)."""
     example_gen = example_gen or MnistExampleGen(mnist_dir=config.mnist_dir)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_file or SCHEMA_FILE)
@@ -62,6 +58,18 @@ def create_pipeline(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN)
     transform.add_upstream_node(data_gate)  # No transformation of data with anomalies.
+    return [example_gen, statistics_gen, schema_gen, example_validator, data_gate, transform]
+
+
+def create_pipeline(
+    config: PipelineConfig,
+    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
+    example_gen: BaseComponent | None = None,
+) -> tfx.dsl.Pipeline:
+    """The whole DAG. `example_gen` replaces MnistExampleGen as the source of raw
+    examples (output key `examples`); the data-validation tests feed bad records that way."""
+    data = data_components(config, example_gen)
+    transform = data[-1]
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
@@ -95,8 +103,7 @@ def create_pipeline(
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=pipeline_root(config),
-        components=[example_gen, statistics_gen, schema_gen, example_validator, data_gate,
-                    transform, trainer, classifier, evaluator, pusher],
+        components=[*data, trainer, classifier, evaluator, pusher],
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(config.beam_pipeline_args))
