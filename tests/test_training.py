@@ -110,3 +110,47 @@ def test_two_workers_train_to_identical_weights_and_only_the_chief_exports(tmp_p
     assert not os.path.exists(tmp_path / "out1" / "serving")
     assert os.listdir(tmp_path / "run0") and not os.path.exists(tmp_path / "run1")
     assert "MultiWorkerMirroredStrategy" in open(tmp_path / "worker1.log").read()
+
+
+def test_killed_workers_resume_from_the_chiefs_checkpoint(tmp_path, transformed):
+    """Both workers killed mid-run; restarted, they restore the chief's last checkpoint."""
+    ports = [portpicker.pick_unused_port() for _ in range(2)]
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    config = dataclasses.replace(TINY, train_steps=300, strategy="multi_worker",
+                                 sync_batch_norm=True,
+                                 checkpoint_dir=str(tmp_path / "checkpoints"))
+    directory = checkpoint_dir(config, [transformed])
+
+    def launch(attempt):
+        workers = []
+        for index in range(2):
+            log = open(tmp_path / f"attempt{attempt}-worker{index}.log", "wb")
+            env = {"TF_CONFIG": json.dumps({"cluster": cluster,
+                                            "task": {"type": "worker", "index": index}})}
+            workers.append(start(config, transformed, tmp_path / f"run{index}",
+                                 tmp_path / f"out{index}" / "serving", env=env, log=log))
+        return workers
+
+    first = launch(1)
+    deadline = time.time() + 300
+    while not tf.train.latest_checkpoint(directory) or \
+            int(tf.train.latest_checkpoint(directory).rsplit("-", 1)[1]) < 20:
+        assert all(p.poll() is None for p in first), open(tmp_path / "attempt1-worker0.log").read()[-3000:]
+        assert time.time() < deadline
+        time.sleep(0.2)
+    for process in first:
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    killed_at = int(tf.train.latest_checkpoint(directory).rsplit("-", 1)[1])
+    assert killed_at < 300
+    second = launch(2)
+    for index, process in enumerate(second):
+        assert process.wait(300) == 0, open(tmp_path / f"attempt2-worker{index}.log").read()[-3000:]
+    for index in range(2):
+        log = open(tmp_path / f"attempt2-worker{index}.log").read()
+        resumed = int(log.split("at step ")[1].split()[0])
+        assert "resumed from checkpoint" in log and resumed >= killed_at, index
+    assert tf.train.latest_checkpoint(directory).endswith("-300")
+    chief, other = (np.load(tmp_path / f"out{i}" / f"weights-{i}.npz") for i in range(2))
+    for name in chief.files:
+        np.testing.assert_array_equal(chief[name], other[name])
