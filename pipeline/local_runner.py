@@ -39,7 +39,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--train-steps", type=int, help="override the preset's training steps")
     parser.add_argument("--batch-size", type=int, help="override the preset's global batch size")
     parser.add_argument("--strategy", help="override the tf.distribute strategy "
-                                           "(auto, mirrored, one_device)")
+                                           "(auto, mirrored, multi_worker, tpu, one_device)")
     return parser.parse_args(argv)
 
 
