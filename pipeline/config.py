@@ -17,6 +17,9 @@ class TrainerConfig:
     """DCGAN hyper-parameters (Radford et al. 2016 unless noted)."""
 
     z_dim: int = 100
+    # Class-conditional (carpedm20's MNIST model): the one-hot label is concatenated to z
+    # and to the generator's feature maps, and given to the discriminator as extra channels.
+    conditional: bool = False
     # Generator: project z to 7x7xfilters[0], then stride-2 5x5 transposed
     # convolutions up to 28x28 (the last one to 1 channel, tanh).
     generator_filters: tuple[int, ...] = (128, 64)

@@ -14,9 +14,10 @@ CONFIG = TrainerConfig(generator_filters=(16, 8), discriminator_filters=(8, 16),
 
 
 def batch(config: TrainerConfig, seed: int = 0) -> dict[str, tf.Tensor]:
-    images = tf.data.Dataset.from_tensor_slices(
-        tf.random.stateless_uniform([config.batch_size, 28, 28, 1], [seed, 1], -1, 1))
-    return next(iter(with_noise(images, config)))
+    examples = tf.data.Dataset.from_tensor_slices((
+        tf.random.stateless_uniform([config.batch_size, 28, 28, 1], [seed, 1], -1, 1),
+        tf.range(config.batch_size, dtype=tf.int64) % 10))
+    return next(iter(with_noise(examples, config)))
 
 
 def weights(gan: DCGAN) -> list[np.ndarray]:

@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from pipeline.config import TrainerConfig
 from trainer import features
-from trainer.gan import REAL, Z_DISCRIMINATOR, Z_GENERATOR
+from trainer.gan import (FAKE_LABELS_D, FAKE_LABELS_G, REAL, REAL_LABELS, Z_DISCRIMINATOR,
+                         Z_GENERATOR)
 
 PARSE_BATCH = 1024
 
@@ -36,31 +37,39 @@ def load_arrays(file_patterns: list[str], limit: int | None = None) -> tuple[np.
     return images.numpy(), labels.numpy()
 
 
-def with_noise(images: tf.data.Dataset, config: TrainerConfig) -> tf.data.Dataset:
-    """Global batches of real images plus the noise of every fake batch of the step.
+def with_noise(examples: tf.data.Dataset, config: TrainerConfig) -> tf.data.Dataset:
+    """Global batches of real (image, label) pairs plus the noise and the sampled labels of
+    every fake batch of the step.
 
     The noise is stateless, keyed by the seed and the batch index, so the
     same config replays the same inputs.
     """
-    batches = images.batch(config.batch_size, drop_remainder=True)
+    batches = examples.batch(config.batch_size, drop_remainder=True)
+    size, steps = config.batch_size, config.generator_steps
 
-    def attach(index: tf.Tensor, real: tf.Tensor) -> dict[str, tf.Tensor]:
+    def attach(index: tf.Tensor, pair: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
         seed = tf.stack([tf.constant(config.seed, tf.int64), index])
-        d_seed, g_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
+
+        def labels(shape, key):
+            return tf.random.stateless_uniform(shape, key, 0, features.NUM_CLASSES, tf.int64)
+
         return {
-            REAL: real,
-            Z_DISCRIMINATOR: tf.random.stateless_normal([config.batch_size, config.z_dim], d_seed),
-            Z_GENERATOR: tf.random.stateless_normal(
-                [config.batch_size, config.generator_steps, config.z_dim], g_seed),
+            REAL: pair[0],
+            REAL_LABELS: tf.cast(pair[1], tf.int64),
+            Z_DISCRIMINATOR: tf.random.stateless_normal([size, config.z_dim], seeds[0]),
+            Z_GENERATOR: tf.random.stateless_normal([size, steps, config.z_dim], seeds[1]),
+            FAKE_LABELS_D: labels([size], seeds[2]),
+            FAKE_LABELS_G: labels([size, steps], seeds[3]),
         }
 
     return batches.enumerate().map(attach, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def training_dataset(file_patterns: list[str], config: TrainerConfig) -> tf.data.Dataset:
-    images = transformed_examples(file_patterns).map(lambda image, _: image).cache()
-    images = images.shuffle(config.shuffle_buffer, seed=config.seed).repeat()
-    dataset = with_noise(images, config).prefetch(tf.data.AUTOTUNE)
+    examples = transformed_examples(file_patterns).cache()
+    examples = examples.shuffle(config.shuffle_buffer, seed=config.seed).repeat()
+    dataset = with_noise(examples, config).prefetch(tf.data.AUTOTUNE)
     # Multi-worker: every worker builds the same global batches and keeps its share.
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA

@@ -3,6 +3,7 @@
 Signatures (batch-major, so TF Serving's batching applies):
   serving_default: z float32 [N, z_dim] -> images uint8 [N, 28, 28, 1], png string [N]
   generate:        seed int64 [N]       -> the same outputs, deterministic per seed
+A conditional generator takes `label` int64 [N] (0-9) beside `z` and `seed`.
 """
 
 from __future__ import annotations
@@ -37,26 +38,47 @@ class GeneratorModule(tf.Module):
         self.generator = generator
         z_dim = int(generator.inputs[0].shape[-1])
         self.z_dim = z_dim
-        self.serving_default = tf.function(
-            self._from_z, input_signature=[tf.TensorSpec([None, z_dim], tf.float32, name="z")])
-        self.generate = tf.function(
-            self._from_seeds, input_signature=[tf.TensorSpec([None], tf.int64, name="seed")])
+        self.conditional = len(generator.inputs) == 2
+        z_spec = tf.TensorSpec([None, z_dim], tf.float32, name="z")
+        seed_spec = tf.TensorSpec([None], tf.int64, name="seed")
+        if self.conditional:
+            label_spec = tf.TensorSpec([None], tf.int64, name="label")
+            self.serving_default = tf.function(self._from_z, [z_spec, label_spec])
+            self.generate = tf.function(
+                lambda seed, label: self._from_z(noise_from_seeds(seed, z_dim), label),
+                [seed_spec, label_spec])
+        else:
+            self.serving_default = tf.function(self._from_z, [z_spec])
+            self.generate = tf.function(
+                lambda seed: self._from_z(noise_from_seeds(seed, z_dim)), [seed_spec])
 
-    def _from_z(self, z: tf.Tensor) -> dict[str, tf.Tensor]:
-        pixels = image_utils.to_uint8(self.generator(z, training=False))
+    def _from_z(self, z: tf.Tensor, label: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        inputs = z
+        if label is not None:
+            checks = [
+                tf.debugging.assert_equal(tf.shape(label)[0], tf.shape(z)[0],
+                                          message="label needs one entry per row of z/seed"),
+                tf.debugging.assert_greater_equal(label, tf.constant(0, tf.int64),
+                                                  message="label must be a digit 0-9"),
+                tf.debugging.assert_less(label, tf.constant(10, tf.int64),
+                                         message="label must be a digit 0-9")]
+            with tf.control_dependencies(checks):
+                inputs = [tf.identity(z), tf.one_hot(label, 10)]
+        pixels = image_utils.to_uint8(self.generator(inputs, training=False))
         png = tf.map_fn(tf.io.encode_png, pixels, fn_output_signature=tf.string)
         return {IMAGES_OUTPUT: pixels, PNG_OUTPUT: png}
 
-    def _from_seeds(self, seed: tf.Tensor) -> dict[str, tf.Tensor]:
-        return self._from_z(noise_from_seeds(seed, self.z_dim))
 
-
-def warmup_requests(z_dim: int) -> list[prediction_log_pb2.PredictionLog]:
+def warmup_requests(z_dim: int, conditional: bool = False
+                    ) -> list[prediction_log_pb2.PredictionLog]:
     """One PredictionLog per signature, replayed by TF Serving before it serves a version."""
     inputs = {
         "serving_default": {"z": np.zeros([WARMUP_BATCH, z_dim], np.float32)},
         "generate": {"seed": np.arange(WARMUP_BATCH, dtype=np.int64)},
     }
+    if conditional:
+        for tensors in inputs.values():
+            tensors["label"] = np.arange(WARMUP_BATCH, dtype=np.int64) % 10
     logs = []
     for signature, tensors in inputs.items():
         request = predict_pb2.PredictRequest()
@@ -75,5 +97,5 @@ def export_generator(generator: keras.Model, export_dir: str) -> None:
     warmup_path = os.path.join(export_dir, WARMUP_FILE)
     tf.io.gfile.makedirs(os.path.dirname(warmup_path))
     with tf.io.TFRecordWriter(warmup_path) as writer:
-        for log in warmup_requests(module.z_dim):
+        for log in warmup_requests(module.z_dim, module.conditional):
             writer.write(log.SerializeToString())

@@ -15,12 +15,17 @@ import keras
 import tensorflow as tf
 
 from pipeline.config import TrainerConfig
+from trainer import features
 from trainer.models import build_discriminator, build_generator
 
-# Keys of one batch: real images, noise for the fake D batch, noise per G update.
+# Keys of one batch: real images and labels, noise (and, for the conditional model,
+# sampled labels) for the fake D batch and for every G update.
 REAL = "images"
+REAL_LABELS = "labels"
 Z_DISCRIMINATOR = "z_d"
 Z_GENERATOR = "z_g"
+FAKE_LABELS_D = "labels_d"
+FAKE_LABELS_G = "labels_g"
 
 
 def _adam(config: TrainerConfig) -> keras.optimizers.Optimizer:
@@ -75,17 +80,27 @@ class DCGAN:
         optimizer.apply_gradients(zip(gradients, variables))
         return loss, logits
 
+    def inputs(self, first: tf.Tensor, labels: tf.Tensor) -> tf.Tensor | list[tf.Tensor]:
+        """A model's inputs: `first` alone, or with the one-hot labels when conditional."""
+        if not self.config.conditional:
+            return first
+        return [first, tf.one_hot(labels, features.NUM_CLASSES)]
+
     def _replica_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        config, d, g = self.config, self.discriminator, self.generator
+        config, d, g, inputs = self.config, self.discriminator, self.generator, self.inputs
         d_loss_real, real_logits = self._minimize(
-            lambda: d(batch[REAL], training=True), config.real_target, d, self.d_optimizer)
-        fake = g(batch[Z_DISCRIMINATOR], training=True)
+            lambda: d(inputs(batch[REAL], batch[REAL_LABELS]), training=True),
+            config.real_target, d, self.d_optimizer)
+        fake_labels = batch[FAKE_LABELS_D]
+        fake = g(inputs(batch[Z_DISCRIMINATOR], fake_labels), training=True)
         d_loss_fake, fake_logits = self._minimize(
-            lambda: d(fake, training=True), config.fake_target, d, self.d_optimizer)
+            lambda: d(inputs(fake, fake_labels), training=True), config.fake_target, d,
+            self.d_optimizer)
         for index in range(config.generator_steps):
-            z = batch[Z_GENERATOR][:, index]
-            g_loss, _ = self._minimize(lambda: d(g(z, training=True), training=True), 1.0, g,
-                                       self.g_optimizer)
+            z, labels = batch[Z_GENERATOR][:, index], batch[FAKE_LABELS_G][:, index]
+            g_loss, _ = self._minimize(
+                lambda: d(inputs(g(inputs(z, labels), training=True), labels), training=True),
+                1.0, g, self.g_optimizer)
         return {
             "d_loss": d_loss_real + d_loss_fake,
             "g_loss": g_loss,

@@ -12,6 +12,28 @@ from trainer import features
 PROJECTED_SIZE = features.IMAGE_SIZE // 4
 
 
+class ConcatLabelChannels(layers.Layer):
+    """[N, H, W, C] and a one-hot [N, K] -> [N, H, W, C + K]: the label as constant channels."""
+
+    def call(self, maps, onehot):
+        onehot = keras.ops.cast(onehot, maps.dtype)
+        height, width = maps.shape[1], maps.shape[2]
+        tiled = keras.ops.tile(onehot[:, None, None, :], [1, height, width, 1])
+        return keras.ops.concatenate([maps, tiled], axis=-1)
+
+    def compute_output_shape(self, maps_shape, onehot_shape):
+        return (*maps_shape[:-1], maps_shape[-1] + onehot_shape[-1])
+
+
+def model_inputs(config: TrainerConfig, first: keras.KerasTensor
+                 ) -> tuple[list[keras.KerasTensor], keras.KerasTensor | None]:
+    """The model's inputs: `first`, plus a one-hot label input when conditional."""
+    if not config.conditional:
+        return [first], None
+    label = keras.Input((features.NUM_CLASSES,), name="label_onehot")
+    return [first, label], label
+
+
 def _policy(config: TrainerConfig) -> str | None:
     """The hidden layers' dtype policy; outputs stay float32 for stable losses."""
     return config.mixed_precision or None
@@ -28,12 +50,15 @@ def build_generator(config: TrainerConfig) -> keras.Model:
     BatchNorm and ReLU, and a tanh output layer.
     """
     first, second = config.generator_filters
-    z = keras.Input((config.z_dim,), name="z")
+    inputs, label = model_inputs(config, keras.Input((config.z_dim,), name="z"))
     policy = _policy(config)
-    x = layers.Dense(PROJECTED_SIZE * PROJECTED_SIZE * first, use_bias=False, dtype=policy)(z)
+    x = inputs[0] if label is None else layers.Concatenate()(inputs)
+    x = layers.Dense(PROJECTED_SIZE * PROJECTED_SIZE * first, use_bias=False, dtype=policy)(x)
     x = layers.ReLU(dtype=policy)(_batch_norm(config)(x))
     x = layers.Reshape((PROJECTED_SIZE, PROJECTED_SIZE, first), dtype=policy)(x)
     for filters, upsample in ((first, False), (second, True)):
+        if label is not None:
+            x = ConcatLabelChannels(dtype=policy)(x, label)
         if upsample:
             x = layers.Conv2DTranspose(filters, config.kernel_size, strides=2, padding="same",
                                        use_bias=False, dtype=policy)(x)
@@ -42,9 +67,11 @@ def build_generator(config: TrainerConfig) -> keras.Model:
             x = layers.Conv2DTranspose(filters, config.kernel_size, strides=1, padding="same",
                                        use_bias=False, dtype=policy)(x)
             x = layers.ReLU(dtype=policy)(_batch_norm(config)(x))
+    if label is not None:
+        x = ConcatLabelChannels(dtype=policy)(x, label)
     images = layers.Conv2DTranspose(1, config.kernel_size, strides=2, padding="same",
                                     activation="tanh", dtype="float32", name="images")(x)
-    return keras.Model(z, images, name="generator")
+    return keras.Model(inputs if label is not None else inputs[0], images, name="generator")
 
 
 def build_discriminator(config: TrainerConfig) -> keras.Model:
@@ -54,13 +81,15 @@ def build_discriminator(config: TrainerConfig) -> keras.Model:
     every layer but the first and the last; LeakyReLU(0.2).
     """
     policy = _policy(config)
-    images = keras.Input(features.IMAGE_SHAPE, name="images")
-    x = images
+    inputs, label = model_inputs(config, keras.Input(features.IMAGE_SHAPE, name="images"))
+    x = inputs[0]
     for index, filters in enumerate(config.discriminator_filters):
+        if label is not None and index < 2:  # carpedm20: the label beside the image and h0.
+            x = ConcatLabelChannels(dtype=policy)(x, label)
         x = layers.Conv2D(filters, config.kernel_size, strides=2, padding="same",
                           use_bias=index == 0, dtype=policy)(x)
         if index > 0:
             x = _batch_norm(config)(x)
         x = layers.LeakyReLU(config.leaky_relu_slope, dtype=policy)(x)
     logit = layers.Dense(1, dtype="float32", name="logit")(layers.Flatten(dtype=policy)(x))
-    return keras.Model(images, logit, name="discriminator")
+    return keras.Model(inputs if label is not None else inputs[0], logit, name="discriminator")

@@ -28,7 +28,10 @@ def fixed_noise(config: TrainerConfig) -> tf.Tensor:
 
 
 def save_grid(gan: DCGAN, z: tf.Tensor, step: int, run_dir: str) -> str:
-    grid = image_utils.tile(image_utils.to_uint8(gan.generator(z, training=False)))
+    """The fixed z's samples (conditional: digit i % 10 for sample i)."""
+    labels = tf.range(GRID_SAMPLES, dtype=tf.int64) % 10
+    grid = image_utils.tile(image_utils.to_uint8(gan.generator(gan.inputs(z, labels),
+                                                               training=False)))
     path = os.path.join(run_dir, SAMPLES_DIR, f"step_{step:06d}.png")
     image_utils.write_png(grid, path)
     tf.summary.image("samples", grid[tf.newaxis], step=step)

@@ -1,0 +1,91 @@
+"""The class-conditional configuration: shapes, label plumbing, export and refusal of bad labels."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline.config import TrainerConfig
+from trainer.data import with_noise
+from trainer.export import export_generator
+from trainer.gan import DCGAN, FAKE_LABELS_D, FAKE_LABELS_G, REAL_LABELS
+from trainer.models import build_discriminator, build_generator
+
+CONFIG = TrainerConfig(generator_filters=(16, 8), discriminator_filters=(8, 16), batch_size=8,
+                       conditional=True)
+
+
+def test_models_take_the_one_hot_label():
+    generator, discriminator = build_generator(CONFIG), build_discriminator(CONFIG)
+    assert [tuple(i.shape) for i in generator.inputs] == [(None, 100), (None, 10)]
+    assert [tuple(i.shape) for i in discriminator.inputs] == [(None, 28, 28, 1), (None, 10)]
+    z = tf.random.normal([4, 100], seed=1)
+    images = [generator([z, tf.one_hot([d] * 4, 10)], training=False).numpy() for d in (3, 7)]
+    assert images[0].shape == (4, 28, 28, 1)
+    assert not np.allclose(images[0], images[1])  # The label changes the sample.
+    # Label channels beside the image and the first hidden feature map.
+    concat_layers = [l for l in discriminator.layers if type(l).__name__ == "ConcatLabelChannels"]
+    assert len(concat_layers) == 2
+    assert discriminator.layers[[l.name for l in discriminator.layers].index(
+        concat_layers[0].name) + 1].input.shape[-1] == 1 + 10
+
+
+def test_unconditional_models_are_unchanged():
+    config = dataclasses.replace(CONFIG, conditional=False)
+    assert len(build_generator(config).inputs) == 1
+    assert not any(type(l).__name__ == "ConcatLabelChannels"
+                   for l in build_discriminator(config).layers)
+
+
+def test_real_batches_keep_their_labels_and_fake_labels_are_uniform():
+    examples = tf.data.Dataset.from_tensor_slices((tf.zeros([4000, 28, 28, 1]),
+                                                   tf.range(4000, dtype=tf.int64) % 10))
+    config = dataclasses.replace(CONFIG, batch_size=4000)
+    batch = next(iter(with_noise(examples, config)))
+    np.testing.assert_array_equal(batch[REAL_LABELS], np.arange(4000) % 10)
+    fake = np.concatenate([batch[FAKE_LABELS_D].numpy(), batch[FAKE_LABELS_G].numpy().ravel()])
+    assert fake.min() == 0 and fake.max() == 9
+    shares = np.bincount(fake, minlength=10) / len(fake)
+    assert np.all(np.abs(shares - 0.1) < 0.02)
+
+
+def test_a_conditional_step_trains_both_networks():
+    gan = DCGAN(CONFIG, tf.distribute.get_strategy())
+    examples = tf.data.Dataset.from_tensor_slices((tf.random.uniform([8, 28, 28, 1], -1, 1),
+                                                   tf.range(8, dtype=tf.int64)))
+    before = [np.array(v) for v in gan.generator.trainable_weights]
+    metrics = gan.train_step(next(iter(with_noise(examples, CONFIG))))
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+    assert all(not np.allclose(a, np.array(b))
+               for a, b in zip(before, gan.generator.trainable_weights))
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    keras.utils.set_random_seed(0)
+    path = str(tmp_path_factory.mktemp("conditional") / "1")
+    export_generator(build_generator(CONFIG), path)
+    return tf.saved_model.load(path)
+
+
+def test_export_takes_labels_and_is_deterministic_per_seed_and_label(exported):
+    serving = exported.signatures["serving_default"]
+    assert set(serving.structured_input_signature[1]) == {"z", "label"}
+    out = serving(z=tf.zeros([3, 100]), label=tf.constant([1, 2, 3], tf.int64))
+    assert out["images"].shape == (3, 28, 28, 1) and out["images"].dtype == tf.uint8
+    generate = exported.signatures["generate"]
+    a = generate(seed=tf.constant([5, 5], tf.int64), label=tf.constant([7, 2], tf.int64))
+    b = generate(seed=tf.constant([5], tf.int64), label=tf.constant([7], tf.int64))
+    np.testing.assert_array_equal(a["images"][0], b["images"][0])
+    assert not np.array_equal(a["images"][0], a["images"][1])  # Same seed, other digit.
+
+
+@pytest.mark.parametrize("label, message", [([3, 10], "label must be a digit 0-9"),
+                                            ([-1, 2], "label must be a digit 0-9"),
+                                            ([1], "one entry per row")])
+def test_labels_outside_0_9_are_refused_by_the_signature(exported, label, message):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        exported.signatures["generate"](seed=tf.constant([1, 2], tf.int64),
+                                        label=tf.constant(label, tf.int64))
