@@ -28,9 +28,12 @@ class GenerateError(Exception):
 
 
 def build_request(model: str, count: int, seed: int, signature: str = "serving_default",
-                  version: int | None = None, z_dim: int = DEFAULT_Z_DIM
-                  ) -> predict_pb2.PredictRequest:
-    """`serving_default`: z ~ N(0, 1) from `seed`; `generate`: seeds seed, seed+1, ..."""
+                  version: int | None = None, z_dim: int = DEFAULT_Z_DIM,
+                  labels: Sequence[int] | None = None) -> predict_pb2.PredictRequest:
+    """`serving_default`: z ~ N(0, 1) from `seed`; `generate`: seeds seed, seed+1, ...
+
+    `labels` (a conditional model's digits) are cycled over the `count` samples.
+    """
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
     request.model_spec.signature_name = signature
@@ -42,6 +45,9 @@ def build_request(model: str, count: int, seed: int, signature: str = "serving_d
     else:
         z = np.random.default_rng(seed).standard_normal((count, z_dim)).astype(np.float32)
         request.inputs["z"].CopyFrom(tf.make_tensor_proto(z))
+    if labels:
+        request.inputs["label"].CopyFrom(tf.make_tensor_proto(
+            np.resize(np.asarray(labels, np.int64), count)))
     request.output_filter.append("images")
     return request
 
@@ -70,9 +76,11 @@ class GeneratorClient:
             raise GenerateError(f"{code.name}: {err.details()}") from err
 
     def generate(self, model: str, count: int, seed: int = 0, signature: str = "serving_default",
-                 version: int | None = None) -> tuple[np.ndarray, int]:
+                 version: int | None = None, labels: Sequence[int] | None = None
+                 ) -> tuple[np.ndarray, int]:
         """Returns (images, served version)."""
-        response = self.predict(build_request(model, count, seed, signature, version))
+        response = self.predict(build_request(model, count, seed, signature, version,
+                                              labels=labels))
         return tf.make_ndarray(response.outputs["images"]), response.model_spec.version.value
 
     def close(self) -> None:
@@ -104,7 +112,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds (default: %(default)s)")
     parser.add_argument("--out", help="write one grid PNG here")
     parser.add_argument("--out-dir", help="write one PNG per digit into this directory")
+    digits = parser.add_mutually_exclusive_group()
+    digits.add_argument("--digit", type=int, help="a conditional model: this digit (0-9) only")
+    digits.add_argument("--digits", help="a conditional model: these digits in turn, e.g. "
+                                         "0123456789")
     args = parser.parse_args(argv)
+    if args.digit is not None and not 0 <= args.digit <= 9:
+        parser.error(f"--digit must be 0-9, got {args.digit}")
+    if args.digits is not None and not (args.digits.isdigit()):
+        parser.error(f"--digits must be digits 0-9, e.g. 0123456789, got {args.digits!r}")
+    args.labels = ([args.digit] if args.digit is not None else
+                   [int(c) for c in args.digits] if args.digits else None)
     if not 1 <= args.count <= 4096:
         parser.error(f"--count must be between 1 and 4096, got {args.count}")
     if not (args.out or args.out_dir):
@@ -120,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         images, version = client.generate(args.model, args.count, args.seed, args.signature,
-                                          args.version)
+                                          args.version, args.labels)
     except GenerateError as err:
         print(f"dcgan-generate: {err}", file=sys.stderr)
         return 1

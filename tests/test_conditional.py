@@ -89,3 +89,40 @@ def test_labels_outside_0_9_are_refused_by_the_signature(exported, label, messag
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         exported.signatures["generate"](seed=tf.constant([1, 2], tf.int64),
                                         label=tf.constant(label, tf.int64))
+
+
+def test_grpc_serves_each_digit_and_refuses_a_bad_label(tmp_path, capsys):
+    import grpc
+    from serving import client as client_lib
+    from serving.model_store import ModelStore
+    from serving.server import serve
+
+    keras.utils.set_random_seed(0)
+    export_generator(build_generator(CONFIG), str(tmp_path / "cond" / "1"))
+    store = ModelStore("cond", str(tmp_path / "cond")).start()
+    server, port = serve(store, 0, host="127.0.0.1")
+    client = client_lib.GeneratorClient(f"127.0.0.1:{port}")
+    try:
+        for signature in client_lib.SIGNATURES:
+            per_digit = [client.generate("cond", 3, seed=4, signature=signature, labels=[d])[0]
+                         for d in range(10)]
+            assert all(images.shape == (3, 28, 28, 1) and images.dtype == np.uint8
+                       for images in per_digit)
+            assert len({images.tobytes() for images in per_digit}) == 10, signature
+        bad = client_lib.build_request("cond", 2, seed=0, labels=[3, 12])
+        with pytest.raises(grpc.RpcError) as raised:
+            client.stub.Predict(bad, timeout=30)
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "label must be a digit 0-9" in raised.value.details()
+        grid = tmp_path / "digits.png"
+        assert client_lib.main(["--server", f"127.0.0.1:{port}", "--model", "cond",
+                                "--count", "10", "--digits", "0123456789",
+                                "--out", str(grid)]) == 0
+        # 10 digits in a 4-column grid: 3 rows.
+        assert tf.io.decode_png(tf.io.read_file(str(grid))).shape == (3 * 28, 4 * 28, 1)
+        with pytest.raises(SystemExit):
+            client_lib.main(["--digit", "12", "--out", str(grid)])
+    finally:
+        client.close()
+        server.stop(None)
+        store.stop()
