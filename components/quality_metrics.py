@@ -112,3 +112,18 @@ def all_metrics(real_features: np.ndarray, fake_features: np.ndarray,
         **class_histogram(fake_probabilities.argmax(1)),
         **manifold_metrics(real_features, fake_features),
     }
+
+
+def conditional_metrics(real_features: np.ndarray, real_labels: np.ndarray,
+                        fake_features: np.ndarray, fake_probabilities: np.ndarray,
+                        requested: np.ndarray) -> dict[str, object]:
+    """A conditional generator: does it draw the digit asked for, and how well per class?"""
+    per_class = []
+    for digit in range(NUM_CLASSES):
+        real, fake = real_features[real_labels == digit], fake_features[requested == digit]
+        per_class.append(frechet_distance(real, fake) if min(len(real), len(fake)) > 1
+                         else float("nan"))
+    return {
+        "conditional_accuracy": float((fake_probabilities.argmax(1) == requested).mean()),
+        "per_class_fid": [round(v, 6) for v in per_class],
+    }

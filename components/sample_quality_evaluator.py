@@ -32,12 +32,18 @@ SAMPLES_FILE = "samples.png"
 GENERATE_BATCH = 500
 
 
-def generate_samples(generator_dir: str, seeds: np.ndarray) -> np.ndarray:
-    """uint8 [N, 28, 28, 1] from the exported `generate` signature, a fixed seed per sample."""
+def generate_samples(generator_dir: str, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """uint8 [N, 28, 28, 1] from the exported `generate` signature, a fixed seed per sample,
+    and, for a conditional generator, the requested labels (seed % 10)."""
     generate = tf.saved_model.load(generator_dir).signatures["generate"]
-    return np.concatenate([
-        generate(seed=tf.constant(seeds[start:start + GENERATE_BATCH]))["images"].numpy()
-        for start in range(0, len(seeds), GENERATE_BATCH)])
+    labels = seeds % 10 if "label" in generate.structured_input_signature[1] else None
+    batches = []
+    for start in range(0, len(seeds), GENERATE_BATCH):
+        inputs = {"seed": tf.constant(seeds[start:start + GENERATE_BATCH])}
+        if labels is not None:
+            inputs["label"] = tf.constant(labels[start:start + GENERATE_BATCH])
+        batches.append(generate(**inputs)["images"].numpy())
+    return np.concatenate(batches), labels
 
 
 def to_unit_range(pixels: np.ndarray) -> np.ndarray:
@@ -45,10 +51,15 @@ def to_unit_range(pixels: np.ndarray) -> np.ndarray:
 
 
 def evaluate_generator(generator_dir: str, embed_fn, real_features: np.ndarray,
-                       seeds: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
-    samples = generate_samples(generator_dir, seeds)
+                       real_labels: np.ndarray, seeds: np.ndarray
+                       ) -> tuple[dict[str, Any], np.ndarray]:
+    samples, requested = generate_samples(generator_dir, seeds)
     fake_features, fake_probs = classifier_lib.embed(embed_fn, to_unit_range(samples))
-    return quality_metrics.all_metrics(real_features, fake_features, fake_probs), samples
+    metrics = quality_metrics.all_metrics(real_features, fake_features, fake_probs)
+    if requested is not None:
+        metrics.update(quality_metrics.conditional_metrics(
+            real_features, real_labels, fake_features, fake_probs, requested))
+    return metrics, samples
 
 
 def failed_gates(metrics: dict[str, Any], floor: dict[str, Any], gates: QualityGates,
@@ -69,6 +80,9 @@ def failed_gates(metrics: dict[str, Any], floor: dict[str, Any], gates: QualityG
     if metrics["max_class_share"] > gates.max_class_share:
         reasons.append(f"largest class share {metrics['max_class_share']:.4f} > "
                        f"{gates.max_class_share}")
+    accuracy = metrics.get("conditional_accuracy")
+    if accuracy is not None and accuracy < gates.min_conditional_accuracy:
+        reasons.append(f"conditional accuracy {accuracy:.4f} < {gates.min_conditional_accuracy}")
     if baseline is not None:
         limit = baseline["fid"] * (1 + gates.max_fid_regression)
         if metrics["fid"] > limit:
@@ -107,17 +121,18 @@ def SampleQualityEvaluator(  # pylint: disable=invalid-name
     with tf.io.gfile.GFile(os.path.join(classifier.uri, classifier_lib.METRICS_FILE)) as f:
         classifier_record = json.load(f)
     embed_fn = classifier_lib.load_embed_fn(classifier.uri)
-    real, _ = load_arrays([os.path.join(artifact_utils.get_split_uri([examples], "eval"), "*")],
-                          config.num_samples)
+    real, real_labels = load_arrays(
+        [os.path.join(artifact_utils.get_split_uri([examples], "eval"), "*")], config.num_samples)
     real_features, _ = classifier_lib.embed(embed_fn, real)
     seeds = np.arange(config.seed, config.seed + config.num_samples, dtype=np.int64)
     metrics, samples = evaluate_generator(os.path.join(generator.uri, "Format-Serving"), embed_fn,
-                                          real_features, seeds)
+                                          real_features, real_labels, seeds)
     versions = available_versions(serving_model_dir)
     baseline = None
     if versions:
         baseline_dir = os.path.join(serving_model_dir, str(versions[-1]))
-        baseline, _ = evaluate_generator(baseline_dir, embed_fn, real_features, seeds)
+        baseline, _ = evaluate_generator(baseline_dir, embed_fn, real_features, real_labels,
+                                         seeds)
         baseline = {"version": versions[-1], "path": baseline_dir, **baseline}
     reasons = failed_gates(metrics, classifier_record["floor"], config.gates, baseline)
     blessed = not reasons

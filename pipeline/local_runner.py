@@ -38,6 +38,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
     parser.add_argument("--train-steps", type=int, help="override the preset's training steps")
     parser.add_argument("--batch-size", type=int, help="override the preset's global batch size")
+    parser.add_argument("--conditional", action="store_true",
+                        help="train the class-conditional DCGAN (serving takes a `label`)")
     parser.add_argument("--strategy", help="override the tf.distribute strategy "
                                            "(auto, mirrored, multi_worker, tpu, one_device)")
     return parser.parse_args(argv)
@@ -48,7 +50,9 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         raise SystemExit(f"dcgan-pipeline: --mnist-dir {args.mnist_dir}: not a directory")
     overrides = {name: value for name, value in (("train_steps", args.train_steps),
                                                  ("batch_size", args.batch_size),
-                                                 ("strategy", args.strategy)) if value is not None}
+                                                 ("strategy", args.strategy),
+                                                 ("conditional", args.conditional or None))
+                 if value is not None}
     config = dataclasses.replace(preset(args.preset), mnist_dir=args.mnist_dir,
                                  output_dir=os.path.abspath(args.output_dir))
     return config.replace_trainer(**overrides)

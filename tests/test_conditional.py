@@ -126,3 +126,20 @@ def test_grpc_serves_each_digit_and_refuses_a_bad_label(tmp_path, capsys):
         client.close()
         server.stop(None)
         store.stop()
+
+
+def test_the_conditional_preset_trains_is_evaluated_and_pushed_end_to_end(tmp_path, mnist_slice):
+    import json
+
+    from pipeline import local_runner
+    from pipeline_helpers import smoke_config
+
+    config = smoke_config(mnist_slice, tmp_path).replace_trainer(conditional=True)
+    summary = local_runner.run(config)
+    assert summary["pushed"] and summary["verdict"] == "BLESSED"
+    model = tf.saved_model.load(summary["pushed_model"])
+    assert set(model.signatures["generate"].structured_input_signature[1]) == {"seed", "label"}
+    with open(summary["evaluation"]) as f:
+        metrics = json.load(f)["metrics"]
+    assert 0.0 <= metrics["conditional_accuracy"] <= 1.0
+    assert len(metrics["per_class_fid"]) == 10

@@ -72,3 +72,18 @@ def test_precision_recall_density_coverage_on_constructed_sets():
     # Fakes far away: nothing is precise.
     far = qm.manifold_metrics(real, rng.normal(size=(600, 2)) + 50)
     assert far["precision"] == 0.0 and far["density"] == 0.0 and far["coverage"] == 0.0
+
+
+def test_conditional_accuracy_and_per_class_fid_on_constructed_predictions():
+    rng = np.random.default_rng(0)
+    requested = np.arange(1000) % 10
+    probabilities = np.eye(10)[requested]
+    probabilities[:100] = np.eye(10)[(requested[:100] + 1) % 10]  # 100 wrong digits.
+    real_labels = np.arange(2000) % 10
+    real = rng.normal(size=(2000, 3)) + real_labels[:, None]
+    fake = rng.normal(size=(1000, 3)) + requested[:, None]
+    fake[requested == 4] += 5.0  # Class 4 drawn badly.
+    result = qm.conditional_metrics(real, real_labels, fake, probabilities, requested)
+    assert result["conditional_accuracy"] == pytest.approx(0.9)
+    fids = result["per_class_fid"]
+    assert len(fids) == 10 and fids[4] > 50 and max(f for i, f in enumerate(fids) if i != 4) < 1
