@@ -179,6 +179,10 @@ PRESETS: dict[str, PipelineConfig] = {
     "default": PipelineConfig(trainer=TrainerConfig(
         generator_filters=(128, 64), discriminator_filters=(64, 128), batch_size=64,
         train_steps=3000, log_every_steps=100, sample_every_steps=500)),
+    # The class-conditional model at `default`'s budget (`--preset conditional`).
+    "conditional": PipelineConfig(trainer=TrainerConfig(
+        generator_filters=(128, 64), discriminator_filters=(64, 128), batch_size=64,
+        train_steps=3000, log_every_steps=100, sample_every_steps=500, conditional=True)),
     # The quality benchmark: the specification's sizes, longer training.
     "full": PipelineConfig(trainer=TrainerConfig(
         generator_filters=(128, 64), discriminator_filters=(64, 128), batch_size=64,

@@ -38,3 +38,11 @@ def test_unknown_preset_and_strategy_are_refused(tmp_path):
     args = local_runner.parse_args(["--strategy", "tpu-pod", "--output-dir", str(tmp_path)])
     with pytest.raises(ValueError, match="strategy must be one of"):
         local_runner.config_from_args(args)
+
+
+def test_conditional_preset_and_flag(tmp_path):
+    by_preset = local_runner.config_from_args(local_runner.parse_args(
+        ["--preset", "conditional", "--output-dir", str(tmp_path)]))
+    by_flag = local_runner.config_from_args(local_runner.parse_args(
+        ["--conditional", "--output-dir", str(tmp_path)]))
+    assert by_preset.trainer == by_flag.trainer and by_flag.trainer.conditional
