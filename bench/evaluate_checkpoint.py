@@ -1,0 +1,62 @@
+"""Scores a generator checkpoint with a pipeline's classifier, as the Evaluator would.
+
+    python bench/evaluate_checkpoint.py CHECKPOINT RUN_OUTPUT_DIR [--preset full] [--samples N]
+
+RUN_OUTPUT_DIR is a `dcgan-pipeline --output-dir` whose classifier and transformed eval split
+are used (e.g. runs/local). Prints the metrics beside the classifier's real-data floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from components import quality_metrics
+from pipeline import local_runner
+from pipeline.config import preset
+from trainer import classifier as classifier_lib
+from trainer import images as image_utils
+from trainer.data import load_arrays
+from trainer.export import noise_from_seeds
+from trainer.models import build_generator
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint")
+    parser.add_argument("run_output_dir")
+    parser.add_argument("--preset", default="full")
+    parser.add_argument("--samples", type=int, default=10_000)
+    args = parser.parse_args()
+    config = preset(args.preset)
+    run = local_runner.latest_outputs(
+        config.__class__(**{**config.__dict__, "output_dir": os.path.abspath(args.run_output_dir)}))
+    classifier_uri = run[("Trainer.classifier", "Model")].uri
+    eval_pattern = os.path.join(run[("Transform", "Examples")].uri, "Split-eval", "*")
+    embed_fn = classifier_lib.load_embed_fn(classifier_uri)
+    real, _ = load_arrays([eval_pattern], args.samples)
+    real_features, _ = classifier_lib.embed(embed_fn, real)
+    generator = build_generator(config.trainer)
+    tf.train.Checkpoint(generator=generator).restore(args.checkpoint).expect_partial()
+    z = noise_from_seeds(tf.range(args.samples, dtype=tf.int64), config.trainer.z_dim)
+    fake = np.concatenate([image_utils.to_uint8(generator(z[i:i + 500], training=False)).numpy()
+                           for i in range(0, args.samples, 500)])
+    features, probs = classifier_lib.embed(embed_fn, fake.astype(np.float32) / 127.5 - 1.0)
+    metrics = quality_metrics.all_metrics(real_features, features, probs)
+    with tf.io.gfile.GFile(os.path.join(classifier_uri, classifier_lib.METRICS_FILE)) as f:
+        floor = json.load(f)["floor"]
+    for key in ("fid", "kid_mean", "mnist_score", "classes_covered", "min_class_share",
+                "max_class_share", "kl_to_uniform", "precision", "recall", "density", "coverage"):
+        print(f"{key:16s} {metrics[key]:10.4f}   real-data floor {floor[key]:10.4f}")
+    print(f"FID / floor: {metrics['fid'] / floor['fid']:.2f}")
+    grid = image_utils.tile(tf.constant(fake[:64]))
+    image_utils.write_png(grid, os.path.abspath("checkpoint_samples.png"))
+
+
+if __name__ == "__main__":
+    main()
