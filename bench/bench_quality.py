@@ -17,19 +17,17 @@ import os
 import shutil
 import time
 
-import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageDraw
 
 from components import quality_metrics
+from components.sample_quality_evaluator import to_unit_range
+from evaluate_checkpoint import checkpoint_samples
 from pipeline import local_runner
 from pipeline import pipeline as pipeline_def
 from pipeline.config import preset
 from trainer import classifier as classifier_lib
-from trainer import images as image_utils
 from trainer.data import load_arrays
-from trainer.export import noise_from_seeds
-from trainer.models import build_generator
 from trainer.run import checkpoint_dir
 
 FID_SAMPLES = 2000
@@ -55,14 +53,11 @@ def fid_curve(config, train_files: list[str], classifier_uri: str,
     embed_fn = classifier_lib.load_embed_fn(classifier_uri)
     real, _ = load_arrays([eval_pattern], FID_SAMPLES)
     real_features, _ = classifier_lib.embed(embed_fn, real)
-    generator = build_generator(config)
-    z = noise_from_seeds(tf.range(FID_SAMPLES, dtype=tf.int64), config.z_dim)
     directory = checkpoint_dir(config, train_files)
     fids = {}
     for path in tf.train.get_checkpoint_state(directory).all_model_checkpoint_paths:
-        tf.train.Checkpoint(generator=generator).restore(path).expect_partial()
-        fake = image_utils.to_uint8(generator(z, training=False)).numpy()
-        features, _ = classifier_lib.embed(embed_fn, fake.astype(np.float32) / 127.5 - 1.0)
+        fake = checkpoint_samples(config, path, FID_SAMPLES)
+        features, _ = classifier_lib.embed(embed_fn, to_unit_range(fake))
         fids[int(path.rsplit("-", 1)[1])] = quality_metrics.frechet_distance(real_features,
                                                                             features)
     return fids

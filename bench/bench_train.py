@@ -31,6 +31,7 @@ from trainer import features
 from trainer.data import training_dataset
 from trainer.gan import DCGAN
 from trainer.models import build_discriminator, build_generator
+from trainer.preprocessing import scale_pixels
 
 
 def write_transformed(images: np.ndarray, labels: np.ndarray, path: str) -> None:
@@ -40,7 +41,7 @@ def write_transformed(images: np.ndarray, labels: np.ndarray, path: str) -> None
         for image, label in zip(images, labels):
             writer.write(tf.train.Example(features=tf.train.Features(feature={
                 features.IMAGE_XF: tf.train.Feature(float_list=tf.train.FloatList(
-                    value=image.reshape(-1) / 127.5 - 1.0)),
+                    value=scale_pixels(image.reshape(-1)).numpy())),
                 features.LABEL_XF: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
             })).SerializeToString())
 

@@ -9,6 +9,7 @@ are used (e.g. runs/local). Prints the metrics beside the classifier's real-data
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 
@@ -17,12 +18,23 @@ import tensorflow as tf
 
 from components import quality_metrics
 from pipeline import local_runner
-from pipeline.config import preset
+from components.sample_quality_evaluator import to_unit_range
+from pipeline.config import TrainerConfig, preset
 from trainer import classifier as classifier_lib
 from trainer import images as image_utils
 from trainer.data import load_arrays
 from trainer.export import noise_from_seeds
 from trainer.models import build_generator
+
+
+def checkpoint_samples(config: TrainerConfig, checkpoint: str, count: int) -> np.ndarray:
+    """uint8 [count, 28, 28, 1] from a training checkpoint's generator, z from seeds 0..count-1
+    (the same z the Evaluator's `generate` calls use)."""
+    generator = build_generator(config)
+    tf.train.Checkpoint(generator=generator).restore(checkpoint).expect_partial()
+    z = noise_from_seeds(tf.range(count, dtype=tf.int64), config.z_dim)
+    return np.concatenate([image_utils.to_uint8(generator(z[i:i + 500], training=False)).numpy()
+                           for i in range(0, count, 500)])
 
 
 def main() -> None:
@@ -35,18 +47,14 @@ def main() -> None:
     args = parser.parse_args()
     config = preset(args.preset)
     run = local_runner.latest_outputs(
-        config.__class__(**{**config.__dict__, "output_dir": os.path.abspath(args.run_output_dir)}))
+        dataclasses.replace(config, output_dir=os.path.abspath(args.run_output_dir)))
     classifier_uri = run[("Trainer.classifier", "Model")].uri
     eval_pattern = os.path.join(run[("Transform", "Examples")].uri, "Split-eval", "*")
     embed_fn = classifier_lib.load_embed_fn(classifier_uri)
     real, _ = load_arrays([eval_pattern], args.samples)
     real_features, _ = classifier_lib.embed(embed_fn, real)
-    generator = build_generator(config.trainer)
-    tf.train.Checkpoint(generator=generator).restore(args.checkpoint).expect_partial()
-    z = noise_from_seeds(tf.range(args.samples, dtype=tf.int64), config.trainer.z_dim)
-    fake = np.concatenate([image_utils.to_uint8(generator(z[i:i + 500], training=False)).numpy()
-                           for i in range(0, args.samples, 500)])
-    features, probs = classifier_lib.embed(embed_fn, fake.astype(np.float32) / 127.5 - 1.0)
+    fake = checkpoint_samples(config.trainer, args.checkpoint, args.samples)
+    features, probs = classifier_lib.embed(embed_fn, to_unit_range(fake))
     metrics = quality_metrics.all_metrics(real_features, features, probs)
     with tf.io.gfile.GFile(os.path.join(classifier_uri, classifier_lib.METRICS_FILE)) as f:
         floor = json.load(f)["floor"]

@@ -14,11 +14,12 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from trainer.features import NUM_CLASSES
+
 IMAGE_MAGIC = 0x00000803
 LABEL_MAGIC = 0x00000801
 IMAGE_ROWS = 28
 IMAGE_COLS = 28
-NUM_CLASSES = 10
 
 # Split name -> file stem of the canonical distribution.
 SPLIT_FILES: dict[str, tuple[str, str]] = {

@@ -26,6 +26,7 @@ from serving.model_store import available_versions
 from trainer import classifier as classifier_lib
 from trainer import images as image_utils
 from trainer.data import load_arrays
+from trainer.preprocessing import scale_pixels
 
 METRICS_FILE = "metrics.json"
 SAMPLES_FILE = "samples.png"
@@ -47,7 +48,8 @@ def generate_samples(generator_dir: str, seeds: np.ndarray) -> tuple[np.ndarray,
 
 
 def to_unit_range(pixels: np.ndarray) -> np.ndarray:
-    return pixels.astype(np.float32) / 127.5 - 1.0
+    """Generated uint8 pixels scaled exactly as Transform scales real ones."""
+    return scale_pixels(pixels).numpy()
 
 
 def evaluate_generator(generator_dir: str, embed_fn, real_features: np.ndarray,

@@ -12,8 +12,23 @@ from typing import Any
 STRATEGIES = ("auto", "mirrored", "multi_worker", "tpu", "one_device")
 
 
+class _Settings:
+    """custom_config travels as plain JSON-able dicts; these convert both ways, strictly."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} settings: {sorted(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
 @dataclasses.dataclass(frozen=True)
-class TrainerConfig:
+class TrainerConfig(_Settings):
     """DCGAN hyper-parameters (Radford et al. 2016 unless noted)."""
 
     z_dim: int = 100
@@ -68,24 +83,9 @@ class TrainerConfig:
             raise ValueError("generator_filters needs 2 entries (7x7 and 14x14 feature maps) "
                              f"for 28x28 images, got {self.generator_filters}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainerConfig":
-        return _from_dict(cls, values)
-
-
-def _from_dict(cls, values: dict[str, Any]):
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(values) - known
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} settings: {sorted(unknown)}")
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-
 
 @dataclasses.dataclass(frozen=True)
-class ClassifierConfig:
+class ClassifierConfig(_Settings):
     """The MNIST CNN whose features and predictions the sample-quality metrics use."""
 
     epochs: int = 3
@@ -96,15 +96,10 @@ class ClassifierConfig:
     # create_pipeline sets it to the Evaluator's num_samples.
     floor_samples: int = 10_000
 
-    to_dict = TrainerConfig.to_dict
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "ClassifierConfig":
-        return _from_dict(cls, values)
 
 
 @dataclasses.dataclass(frozen=True)
-class QualityGates:
+class QualityGates(_Settings):
     """When a generator is blessed. Every failed gate is listed in the verdict.
 
     Set from measurements on full MNIST (README, "Sample quality"): two runs of the
@@ -126,18 +121,16 @@ class QualityGates:
 
 
 @dataclasses.dataclass(frozen=True)
-class EvaluatorConfig:
+class EvaluatorConfig(_Settings):
     num_samples: int = 10_000
     seed: int = 0  # Generated samples use seeds seed .. seed + num_samples - 1.
     gates: QualityGates = QualityGates()
 
-    to_dict = TrainerConfig.to_dict
-
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "EvaluatorConfig":
         values = dict(values)
-        gates = _from_dict(QualityGates, values.pop("gates", {}))
-        return dataclasses.replace(_from_dict(cls, values), gates=gates)
+        gates = QualityGates.from_dict(values.pop("gates", {}))
+        return dataclasses.replace(super().from_dict(values), gates=gates)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,9 +10,7 @@ import json
 import os
 
 import keras
-import numpy as np
 import pytest
-import tensorflow as tf
 from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 

@@ -7,7 +7,6 @@ REST endpoints kfp.Client calls and records every request.
 import cgi
 import io
 import json
-import os
 import re
 import threading
 import urllib.parse
@@ -20,7 +19,6 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from dcgan_kfp import cli, scheduler
 
-ROOT = os.path.join(os.path.dirname(__file__), os.pardir)
 NODES = {"MnistExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
          "DataValidationGate", "Transform", "Trainer", "Trainer-classifier",
          "SampleQualityEvaluator", "Pusher"}
@@ -40,10 +38,6 @@ def compiled(tmp_path_factory):
     with open(path) as f:
         text = f.read()
     return text, load_spec(text)
-
-
-def task_ids(spec):
-    return {re.sub(r"[^A-Za-z0-9]", "-", name) for name in spec.root.dag.tasks}
 
 
 def test_compiled_spec_has_every_component_and_edge(compiled):

@@ -5,7 +5,6 @@ import os
 import time
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from components import atomic_pusher, mnist_idx

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
-                                     model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc)
+                                     model_service_pb2_grpc, prediction_service_pb2_grpc)
 
 from pipeline.config import TrainerConfig
 from serving import client as client_lib

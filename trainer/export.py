@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
+from trainer import features
 from trainer import images as image_utils
 
 IMAGES_OUTPUT = "images"
@@ -60,10 +61,10 @@ class GeneratorModule(tf.Module):
                                           message="label needs one entry per row of z/seed"),
                 tf.debugging.assert_greater_equal(label, tf.constant(0, tf.int64),
                                                   message="label must be a digit 0-9"),
-                tf.debugging.assert_less(label, tf.constant(10, tf.int64),
+                tf.debugging.assert_less(label, tf.constant(features.NUM_CLASSES, tf.int64),
                                          message="label must be a digit 0-9")]
             with tf.control_dependencies(checks):
-                inputs = [tf.identity(z), tf.one_hot(label, 10)]
+                inputs = [tf.identity(z), tf.one_hot(label, features.NUM_CLASSES)]
         pixels = image_utils.to_uint8(self.generator(inputs, training=False))
         png = tf.map_fn(tf.io.encode_png, pixels, fn_output_signature=tf.string)
         return {IMAGES_OUTPUT: pixels, PNG_OUTPUT: png}
