@@ -1,8 +1,9 @@
 """Quality benchmark: the `full` preset on full MNIST, then a report of how good the samples are.
 
 Writes into the report directory: metrics.json (the Evaluator's: every metric beside its
-real-data floor, the verdict), samples.png, curves.csv and curves.png (both losses per step
-and FID against the eval images at every kept checkpoint).
+real-data floor, the verdict), samples.png, curves.csv and curves.png (both losses per step;
+FID against the eval images, MNIST score and the smallest and largest class share at every
+checkpoint, from FID_SAMPLES samples).
 
     make bench-quality [MNIST_DIR=...]   # report in runs/bench-quality/report
 """
@@ -47,20 +48,27 @@ def loss_curves(logs_dir: str) -> dict[int, dict[str, float]]:
     return curves
 
 
-def fid_curve(config, train_files: list[str], classifier_uri: str,
-              eval_pattern: str) -> dict[int, float]:
-    """FID of FID_SAMPLES samples at every kept checkpoint."""
+CHECKPOINT_METRICS = ("fid", "mnist_score", "min_class_share", "max_class_share")
+
+
+def checkpoint_curves(config, train_files: list[str], classifier_uri: str,
+                      eval_pattern: str) -> dict[str, dict[int, float]]:
+    """CHECKPOINT_METRICS of FID_SAMPLES samples at every kept checkpoint: name -> step -> value."""
     embed_fn = classifier_lib.load_embed_fn(classifier_uri)
     real, _ = load_arrays([eval_pattern], FID_SAMPLES)
     real_features, _ = classifier_lib.embed(embed_fn, real)
     directory = checkpoint_dir(config, train_files)
-    fids = {}
+    curves: dict[str, dict[int, float]] = {name: {} for name in CHECKPOINT_METRICS}
     for path in tf.train.get_checkpoint_state(directory).all_model_checkpoint_paths:
+        step = int(path.rsplit("-", 1)[1])
         fake = checkpoint_samples(config, path, FID_SAMPLES)
-        features, _ = classifier_lib.embed(embed_fn, to_unit_range(fake))
-        fids[int(path.rsplit("-", 1)[1])] = quality_metrics.frechet_distance(real_features,
-                                                                            features)
-    return fids
+        features, probabilities = classifier_lib.embed(embed_fn, to_unit_range(fake))
+        histogram = quality_metrics.class_histogram(probabilities.argmax(1))
+        curves["fid"][step] = quality_metrics.frechet_distance(real_features, features)
+        curves["mnist_score"][step] = quality_metrics.mnist_score(probabilities)
+        for name in ("min_class_share", "max_class_share"):
+            curves[name][step] = histogram[name]
+    return curves
 
 
 def plot(series: dict[str, dict[int, float]], path: str, size=(900, 500)) -> None:
@@ -110,19 +118,20 @@ def main() -> None:
     transformed = outputs[("Transform", "Examples")].uri
     trainer_config = dataclasses.replace(config.trainer,
                                          checkpoint_dir=pipeline_def.checkpoint_root(config))
-    fids = fid_curve(trainer_config, [os.path.join(transformed, "Split-train", "*")],
+    curves = checkpoint_curves(trainer_config, [os.path.join(transformed, "Split-train", "*")],
                      outputs[("Trainer.classifier", "Model")].uri,
                      os.path.join(transformed, "Split-eval", "*"))
     losses = loss_curves(summary["tensorboard_logs"])
     with open(os.path.join(report_dir, "curves.csv"), "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["step", "d_loss", "g_loss", f"fid_{FID_SAMPLES}"])
+        writer.writerow(["step", "d_loss", "g_loss", *CHECKPOINT_METRICS])
         for step in sorted(losses):
             writer.writerow([step, losses[step].get("d_loss"), losses[step].get("g_loss"),
-                             fids.get(step, "")])
+                             *(curves[name].get(step, "") for name in CHECKPOINT_METRICS)])
     plot({"d_loss": {s: v["d_loss"] for s, v in losses.items() if "d_loss" in v},
           "g_loss": {s: v["g_loss"] for s, v in losses.items() if "g_loss" in v},
-          f"FID ({FID_SAMPLES} samples)": fids}, os.path.join(report_dir, "curves.png"))
+          **{f"{name} ({FID_SAMPLES} samples)": curves[name] for name in CHECKPOINT_METRICS}},
+         os.path.join(report_dir, "curves.png"))
     with open(os.path.join(report_dir, "metrics.json")) as f:
         report = json.load(f)
     metrics, floor = report["metrics"], report["floor"]

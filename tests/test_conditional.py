@@ -10,7 +10,7 @@ import tensorflow as tf
 from pipeline.config import TrainerConfig
 from trainer.data import with_noise
 from trainer.export import export_generator
-from trainer.gan import DCGAN, FAKE_LABELS_D, FAKE_LABELS_G, REAL_LABELS
+from trainer.gan import DCGAN, FAKE_LABELS, REAL_LABELS
 from trainer.models import build_discriminator, build_generator
 
 CONFIG = TrainerConfig(generator_filters=(16, 8), discriminator_filters=(8, 16), batch_size=8,
@@ -45,7 +45,7 @@ def test_real_batches_keep_their_labels_and_fake_labels_are_uniform():
     config = dataclasses.replace(CONFIG, batch_size=4000)
     batch = next(iter(with_noise(examples, config)))
     np.testing.assert_array_equal(batch[REAL_LABELS], np.arange(4000) % 10)
-    fake = np.concatenate([batch[FAKE_LABELS_D].numpy(), batch[FAKE_LABELS_G].numpy().ravel()])
+    fake = batch[FAKE_LABELS].numpy().ravel()
     assert fake.min() == 0 and fake.max() == 9
     shares = np.bincount(fake, minlength=10) / len(fake)
     assert np.all(np.abs(shares - 0.1) < 0.02)

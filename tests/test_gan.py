@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from pipeline.config import TrainerConfig
 from trainer.data import with_noise
-from trainer.gan import DCGAN, REAL, Z_DISCRIMINATOR, Z_GENERATOR
+from trainer.gan import DCGAN, REAL, Z
 
 CONFIG = TrainerConfig(generator_filters=(16, 8), discriminator_filters=(8, 16), batch_size=8)
 
@@ -24,12 +24,11 @@ def weights(gan: DCGAN) -> list[np.ndarray]:
     return [np.array(v) for v in gan.generator.weights + gan.discriminator.weights]
 
 
-def test_batch_carries_separate_noise_for_every_update():
+def test_batch_carries_separate_noise_for_every_generator_update():
     b = batch(CONFIG)
     assert b[REAL].shape == (8, 28, 28, 1)
-    assert b[Z_DISCRIMINATOR].shape == (8, 100)
-    assert b[Z_GENERATOR].shape == (8, 2, 100)
-    assert not np.allclose(b[Z_GENERATOR][:, 0], b[Z_GENERATOR][:, 1])
+    assert b[Z].shape == (8, 2, 100)
+    assert not np.allclose(b[Z][:, 0], b[Z][:, 1])
 
 
 @pytest.mark.parametrize("generator_steps", [1, 2, 3])
@@ -42,6 +41,18 @@ def test_update_schedule_two_discriminator_updates_and_n_generator_updates(gener
     assert int(gan.g_optimizer.iterations.numpy()) == 2 * generator_steps
     assert 0.0 < float(metrics["d_real"]) < 1.0 and 0.0 < float(metrics["d_fake"]) < 1.0
     assert np.isfinite(float(metrics["d_loss"])) and np.isfinite(float(metrics["g_loss"]))
+
+
+@pytest.mark.parametrize("generator_steps", [1, 2])
+def test_first_generator_update_reuses_the_discriminators_fake_batch(generator_steps):
+    """One generator forward pass per generator update, none extra for the D fake batch."""
+    config = dataclasses.replace(CONFIG, generator_steps=generator_steps)
+    gan = DCGAN(config, tf.distribute.get_strategy())
+    calls = []
+    gan.generator.call = lambda *args, _call=gan.generator.call, **kwargs: (
+        calls.append(1), _call(*args, **kwargs))[1]
+    gan.train_step(batch(config))  # Traced once: one Python call per forward pass.
+    assert len(calls) == generator_steps
 
 
 def test_optimizers_are_adam_2e4_beta_0_5_one_per_network():

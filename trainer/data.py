@@ -7,8 +7,7 @@ import tensorflow as tf
 
 from pipeline.config import TrainerConfig
 from trainer import features
-from trainer.gan import (FAKE_LABELS_D, FAKE_LABELS_G, REAL, REAL_LABELS, Z_DISCRIMINATOR,
-                         Z_GENERATOR)
+from trainer.gan import FAKE_LABELS, REAL, REAL_LABELS, Z
 
 PARSE_BATCH = 1024
 
@@ -39,7 +38,7 @@ def load_arrays(file_patterns: list[str], limit: int | None = None) -> tuple[np.
 
 def with_noise(examples: tf.data.Dataset, config: TrainerConfig) -> tf.data.Dataset:
     """Global batches of real (image, label) pairs plus the noise and the sampled labels of
-    every fake batch of the step.
+    every generator update of the step.
 
     The noise is stateless, keyed by the seed and the batch index, so the
     same config replays the same inputs.
@@ -49,18 +48,14 @@ def with_noise(examples: tf.data.Dataset, config: TrainerConfig) -> tf.data.Data
 
     def attach(index: tf.Tensor, pair: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
         seed = tf.stack([tf.constant(config.seed, tf.int64), index])
-        seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
-
-        def labels(shape, key):
-            return tf.random.stateless_uniform(shape, key, 0, features.NUM_CLASSES, tf.int64)
+        noise_seed, labels_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
 
         return {
             REAL: pair[0],
             REAL_LABELS: tf.cast(pair[1], tf.int64),
-            Z_DISCRIMINATOR: tf.random.stateless_normal([size, config.z_dim], seeds[0]),
-            Z_GENERATOR: tf.random.stateless_normal([size, steps, config.z_dim], seeds[1]),
-            FAKE_LABELS_D: labels([size], seeds[2]),
-            FAKE_LABELS_G: labels([size, steps], seeds[3]),
+            Z: tf.random.stateless_normal([size, steps, config.z_dim], noise_seed),
+            FAKE_LABELS: tf.random.stateless_uniform([size, steps], labels_seed, 0,
+                                                     features.NUM_CLASSES, tf.int64),
         }
 
     return batches.enumerate().map(attach, num_parallel_calls=tf.data.AUTOTUNE)

@@ -2,9 +2,12 @@
 
 One step: a discriminator update on an all-real minibatch, one on an all-fake
 minibatch (separate batches, so BatchNorm never mixes them), then
-`generator_steps` generator updates with the "real" target. Losses are
-sigmoid cross-entropy on logits, averaged over the global batch, so gradients
-summed over replicas equal the single-device gradients.
+`generator_steps` generator updates with the "real" target. As in the original
+DCGAN code, the first generator update uses the noise of the discriminator's
+fake batch, so the fakes the discriminator just saw are reused, not generated
+again: one generator forward pass fewer per step (bench/bench_train.py measures
+it). Losses are sigmoid cross-entropy on logits, averaged over the global batch,
+so gradients summed over replicas equal the single-device gradients.
 """
 
 from __future__ import annotations
@@ -18,14 +21,13 @@ from pipeline.config import TrainerConfig
 from trainer import features
 from trainer.models import build_discriminator, build_generator
 
-# Keys of one batch: real images and labels, noise (and, for the conditional model,
-# sampled labels) for the fake D batch and for every G update.
+# Keys of one batch: real images and labels; the noise (and, for the conditional model,
+# the sampled labels) of every G update, [N, generator_steps, ...]; the first one's
+# fakes are also the D fake batch.
 REAL = "images"
 REAL_LABELS = "labels"
-Z_DISCRIMINATOR = "z_d"
-Z_GENERATOR = "z_g"
-FAKE_LABELS_D = "labels_d"
-FAKE_LABELS_G = "labels_g"
+Z = "z"
+FAKE_LABELS = "fake_labels"
 
 
 def _adam(config: TrainerConfig) -> keras.optimizers.Optimizer:
@@ -63,10 +65,15 @@ class DCGAN:
         return tf.reduce_sum(values) / self.config.batch_size
 
     def _minimize(self, logits_fn: Callable[[], tf.Tensor], target: float, model: keras.Model,
-                  optimizer: keras.optimizers.Optimizer) -> tuple[tf.Tensor, tf.Tensor]:
-        """One update of `model` towards `target` for the logits; returns (loss, logits)."""
+                  optimizer: keras.optimizers.Optimizer,
+                  tape: tf.GradientTape | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+        """One update of `model` towards `target` for the logits; returns (loss, logits).
+
+        `tape` may already hold the start of the computation (the generator's forward pass).
+        """
         variables = model.trainable_variables
-        with tf.GradientTape() as tape:
+        tape = tape or tf.GradientTape()
+        with tape:
             logits = logits_fn()
             loss = self._loss(logits, target)
             scaled = (optimizer.scale_loss(loss)
@@ -91,13 +98,17 @@ class DCGAN:
         d_loss_real, real_logits = self._minimize(
             lambda: d(inputs(batch[REAL], batch[REAL_LABELS]), training=True),
             config.real_target, d, self.d_optimizer)
-        fake_labels = batch[FAKE_LABELS_D]
-        fake = g(inputs(batch[Z_DISCRIMINATOR], fake_labels), training=True)
+        first_labels = batch[FAKE_LABELS][:, 0]
+        with tf.GradientTape() as g_tape:  # Kept for the first generator update.
+            first_fake = g(inputs(batch[Z][:, 0], first_labels), training=True)
         d_loss_fake, fake_logits = self._minimize(
-            lambda: d(inputs(fake, fake_labels), training=True), config.fake_target, d,
+            lambda: d(inputs(first_fake, first_labels), training=True), config.fake_target, d,
             self.d_optimizer)
-        for index in range(config.generator_steps):
-            z, labels = batch[Z_GENERATOR][:, index], batch[FAKE_LABELS_G][:, index]
+        g_loss, _ = self._minimize(
+            lambda: d(inputs(first_fake, first_labels), training=True), 1.0, g, self.g_optimizer,
+            tape=g_tape)
+        for index in range(1, config.generator_steps):
+            z, labels = batch[Z][:, index], batch[FAKE_LABELS][:, index]
             g_loss, _ = self._minimize(
                 lambda: d(inputs(g(inputs(z, labels), training=True), labels), training=True),
                 1.0, g, self.g_optimizer)
