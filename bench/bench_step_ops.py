@@ -1,0 +1,100 @@
+"""Where a train step's time goes: every convolution of the step alone, float32 and bfloat16.
+
+Each layer is one convolution between a large map x and a small map y: Conv2D (x -> y),
+its transpose (y -> x) and the filter gradient. A discriminator layer runs Conv2D forward,
+a generator layer the transpose. The counts per step follow the update schedule (two D
+updates, `generator_steps` G updates, the first reusing the D fake batch); their sum is
+printed beside the measured step.
+
+    python bench/bench_step_ops.py
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import keras
+import tensorflow as tf
+
+from pipeline.config import TrainerConfig, preset
+from trainer import features
+from trainer.gan import DCGAN, FAKE_LABELS, REAL, REAL_LABELS, Z
+from trainer.models import PROJECTED_SIZE
+
+REPEATS = 40
+
+
+def milliseconds(fn) -> float:
+    for _ in range(3):
+        fn()
+    started = time.perf_counter()
+    for _ in range(REPEATS):
+        result = fn()
+    result.numpy()
+    return (time.perf_counter() - started) / REPEATS * 1000
+
+
+def layers(config: TrainerConfig) -> list[tuple[str, int, int, int, int]]:
+    """(name, large map size, large map channels, small map channels, runs as transpose)."""
+    size, (g0, g1), (d0, d1) = features.IMAGE_SIZE, config.generator_filters, \
+        config.discriminator_filters
+    return [("G 7->14", 2 * PROJECTED_SIZE, g1, g0, True), ("G 14->28 (output)", size, 1, g1, True),
+            ("D 28->14 (input)", size, 1, d0, False), ("D 14->7", size // 2, d0, d1, False)]
+
+
+def per_step_counts(config: TrainerConfig, name: str, transpose: bool) -> dict[str, int]:
+    """How often the step runs each of the layer's three convolutions."""
+    g_updates, d_passes = config.generator_steps, 2 + config.generator_steps
+    if transpose:  # Generator: forward, input gradient and filter gradient once per G update.
+        return {"transpose": g_updates, "conv": g_updates, "filter": g_updates}
+    first = name.startswith("D 28")  # Its input gradient is needed by the G updates only.
+    return {"conv": d_passes, "transpose": g_updates if first else d_passes, "filter": 2}
+
+
+def layer_times(config: TrainerConfig, dtype: tf.DType, large: int, large_c: int, small_c: int
+                ) -> dict[str, float]:
+    batch, k = config.batch_size, config.kernel_size
+    x = tf.cast(tf.random.normal([batch, large, large, large_c]), dtype)
+    y = tf.cast(tf.random.normal([batch, large // 2, large // 2, small_c]), dtype)
+    w = tf.cast(tf.random.normal([k, k, large_c, small_c]), dtype)
+    return {
+        "conv": milliseconds(tf.function(lambda: tf.nn.conv2d(x, w, 2, "SAME"))),
+        "transpose": milliseconds(tf.function(
+            lambda: tf.nn.conv2d_transpose(y, w, x.shape, 2, "SAME"))),
+        "filter": milliseconds(tf.function(lambda: tf.raw_ops.Conv2DBackpropFilter(
+            input=x, filter_sizes=w.shape, out_backprop=y, strides=[1, 2, 2, 1],
+            padding="SAME"))),
+    }
+
+
+def step_milliseconds(config: TrainerConfig) -> float:
+    gan = DCGAN(config, tf.distribute.get_strategy())
+    size, steps = config.batch_size, config.generator_steps
+    batch = {REAL: tf.random.uniform([size, *features.IMAGE_SHAPE], -1, 1),
+             REAL_LABELS: tf.zeros([size], tf.int64),
+             Z: tf.random.normal([size, steps, config.z_dim]),
+             FAKE_LABELS: tf.zeros([size, steps], tf.int64)}
+    return milliseconds(lambda: gan.train_step(batch)["d_loss"])
+
+
+def main() -> None:
+    base = preset("default").trainer
+    for policy, dtype in (("", tf.float32), ("mixed_bfloat16", tf.bfloat16)):
+        config = dataclasses.replace(base, mixed_precision=policy)
+        keras.mixed_precision.set_global_policy(policy or "float32")
+        total = 0.0
+        print(f"--- {dtype.name}, batch {config.batch_size}: ms per op (runs per step)")
+        for name, large, large_c, small_c, transpose in layers(config):
+            times = layer_times(config, dtype, large, large_c, small_c)
+            counts = per_step_counts(config, name, transpose)
+            total += sum(times[op] * counts[op] for op in times)
+            print(f"{name:18s} " + "  ".join(f"{op} {times[op]:5.2f} (x{counts[op]})"
+                                             for op in ("conv", "transpose", "filter")))
+        step = step_milliseconds(config)
+        print(f"convolutions per step {total:.1f} ms; measured train step {step:.1f} ms; "
+              f"convolution share {total / step:.0%}")
+
+
+if __name__ == "__main__":
+    main()
