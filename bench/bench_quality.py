@@ -106,6 +106,7 @@ def main() -> None:
                                  output_dir=os.path.abspath(args.output_dir))
     config = config.replace_trainer(checkpoints_to_keep=1000, **(
         {"train_steps": args.train_steps} if args.train_steps else {}))
+    local_runner.show_progress_logs()
     started = time.perf_counter()
     summary = local_runner.run(config)
     wall = time.perf_counter() - started

@@ -118,12 +118,16 @@ def conditional_metrics(real_features: np.ndarray, real_labels: np.ndarray,
                         fake_features: np.ndarray, fake_probabilities: np.ndarray,
                         requested: np.ndarray) -> dict[str, object]:
     """A conditional generator: does it draw the digit asked for, and how well per class?"""
-    per_class = []
+    correct = fake_probabilities.argmax(1) == requested
+    per_class_fid, per_class_accuracy = [], []
     for digit in range(NUM_CLASSES):
-        real, fake = real_features[real_labels == digit], fake_features[requested == digit]
-        per_class.append(frechet_distance(real, fake) if min(len(real), len(fake)) > 1
-                         else float("nan"))
+        asked = requested == digit
+        real, fake = real_features[real_labels == digit], fake_features[asked]
+        per_class_fid.append(frechet_distance(real, fake) if min(len(real), len(fake)) > 1
+                             else float("nan"))
+        per_class_accuracy.append(float(correct[asked].mean()) if asked.any() else float("nan"))
     return {
-        "conditional_accuracy": float((fake_probabilities.argmax(1) == requested).mean()),
-        "per_class_fid": [round(v, 6) for v in per_class],
+        "conditional_accuracy": float(correct.mean()),
+        "per_class_accuracy": [round(v, 6) for v in per_class_accuracy],
+        "per_class_fid": [round(v, 6) for v in per_class_fid],
     }

@@ -122,9 +122,14 @@ def run(config: PipelineConfig) -> dict[str, Any]:
     return summary
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def show_progress_logs() -> None:
+    """INFO on stderr: every component's start and end, the Trainer's step logs."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger().setLevel(logging.INFO)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    show_progress_logs()
     config = config_from_args(parse_args(argv))
     summary = run(config)
     print(json.dumps(summary, indent=2))

@@ -78,12 +78,14 @@ def test_conditional_accuracy_and_per_class_fid_on_constructed_predictions():
     rng = np.random.default_rng(0)
     requested = np.arange(1000) % 10
     probabilities = np.eye(10)[requested]
-    probabilities[:100] = np.eye(10)[(requested[:100] + 1) % 10]  # 100 wrong digits.
+    asked_for_7 = requested == 7
+    probabilities[asked_for_7] = np.eye(10)[1]  # Every 7 drawn as a 1: 100 wrong digits.
     real_labels = np.arange(2000) % 10
     real = rng.normal(size=(2000, 3)) + real_labels[:, None]
     fake = rng.normal(size=(1000, 3)) + requested[:, None]
     fake[requested == 4] += 5.0  # Class 4 drawn badly.
     result = qm.conditional_metrics(real, real_labels, fake, probabilities, requested)
     assert result["conditional_accuracy"] == pytest.approx(0.9)
+    assert result["per_class_accuracy"] == [1.0] * 7 + [0.0] + [1.0] * 2
     fids = result["per_class_fid"]
     assert len(fids) == 10 and fids[4] > 50 and max(f for i, f in enumerate(fids) if i != 4) < 1
