@@ -116,8 +116,8 @@ class QualityGates(_Settings):
     # Non-regression: FID at most (1 + this) times the served model's FID.
     max_fid_regression: float = 0.10
     # Conditional generators only: the classifier agrees with the requested digit.
-    # Not yet measured on full MNIST (the issue's target is 98%).
-    min_conditional_accuracy: float = 0.90
+    # Measured on full MNIST: 96.7% after 3,000 steps, 98.8% after 10,000.
+    min_conditional_accuracy: float = 0.95
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,10 +172,11 @@ PRESETS: dict[str, PipelineConfig] = {
     "default": PipelineConfig(trainer=TrainerConfig(
         generator_filters=(128, 64), discriminator_filters=(64, 128), batch_size=64,
         train_steps=3000, log_every_steps=100, sample_every_steps=500)),
-    # The class-conditional model at `default`'s budget (`--preset conditional`).
+    # The class-conditional model (`--preset conditional`): 10,000 steps reach the 98%
+    # conditional accuracy target on full MNIST (measured: 98.8%; 96.7% at 3,000).
     "conditional": PipelineConfig(trainer=TrainerConfig(
         generator_filters=(128, 64), discriminator_filters=(64, 128), batch_size=64,
-        train_steps=3000, log_every_steps=100, sample_every_steps=500, conditional=True)),
+        train_steps=10_000, log_every_steps=100, sample_every_steps=500, conditional=True)),
     # The quality benchmark: the specification's sizes, longer training.
     "full": PipelineConfig(trainer=TrainerConfig(
         generator_filters=(128, 64), discriminator_filters=(64, 128), batch_size=64,
