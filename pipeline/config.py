@@ -102,10 +102,10 @@ class ClassifierConfig(_Settings):
 class QualityGates(_Settings):
     """When a generator is blessed. Every failed gate is listed in the verdict.
 
-    Set from measurements on full MNIST (README, "Sample quality"): two runs of the
-    `default` preset's 3,000-step generator scored FID 20x and 25x the floor, MNIST
-    score 7.3 and 7.2, class shares within 7.4%-12.6%; untrained and collapsed
-    generators score MNIST 1-2.
+    Set from measurements on full MNIST (README, "Sample quality"): three runs of the
+    `default` preset's 3,000-step generator scored FID 20x, 25x and 22x the floor, MNIST
+    score 7.2-7.4, class shares within 7.4%-12.6%; untrained and collapsed generators
+    score MNIST 1-2.
     """
 
     max_fid_to_floor: float = 40.0  # FID at most this multiple of the real-data floor.
