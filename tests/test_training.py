@@ -16,8 +16,10 @@ import tensorflow as tf
 from components import mnist_idx
 from pipeline.config import TrainerConfig
 from trainer import features
+from trainer.data import training_dataset
+from trainer.gan import DCGAN, Z
 from trainer.run import checkpoint_dir, train_and_export
-from trainer.train_loop import TrainingDivergedError
+from trainer.train_loop import TrainingDivergedError, train
 
 WORKER = os.path.join(os.path.dirname(__file__), "train_worker.py")
 TINY = TrainerConfig(generator_filters=(16, 8), discriminator_filters=(8, 16), batch_size=16,
@@ -75,6 +77,23 @@ def test_a_killed_training_resumes_from_its_last_checkpoint(tmp_path, transforme
     assert tf.train.latest_checkpoint(directory).endswith("-400")
     assert len(tf.io.gfile.glob(os.path.join(directory, "ckpt-*.index"))) <= TINY.checkpoints_to_keep
     assert tf.saved_model.load(str(tmp_path / "out" / "1")).signatures["serving_default"]
+
+
+def test_a_resumed_run_continues_the_data_and_noise_where_it_stopped(tmp_path, transformed):
+    config = dataclasses.replace(TINY, checkpoint_every_steps=2)
+    expected = [batch[Z].numpy() for batch in training_dataset([transformed], config).take(6)]
+
+    def noise_seen(train_steps: int) -> list[np.ndarray]:
+        gan = DCGAN(dataclasses.replace(config, train_steps=train_steps),
+                    tf.distribute.get_strategy())
+        seen, step = [], gan.train_step
+        gan.train_step = lambda batch: (seen.append(batch[Z].numpy()), step(batch))[1]
+        train(gan, training_dataset([transformed], gan.config), str(tmp_path / f"run{train_steps}"),
+              str(tmp_path / "checkpoints"))
+        return seen
+
+    np.testing.assert_array_equal(noise_seen(4), expected[:4])
+    np.testing.assert_array_equal(noise_seen(6), expected[4:])  # Resumed at step 4.
 
 
 def test_a_diverging_run_stops_with_the_step_and_exports_nothing(tmp_path, transformed):

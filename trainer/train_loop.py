@@ -84,7 +84,9 @@ def train(gan: DCGAN, dataset: tf.data.Dataset, run_dir: str, checkpoint_dir: st
     if start >= config.train_steps:
         logging.info("already trained to step %d of %d", start, config.train_steps)
         return {}
-    batches = iter(gan.strategy.experimental_distribute_dataset(dataset))
+    # BackupAndRestore semantics: the batches of the steps already trained are skipped, so a
+    # resumed run trains on the images and noise an uninterrupted run would have used.
+    batches = iter(gan.strategy.experimental_distribute_dataset(dataset.skip(start)))
     writer = (tf.summary.create_file_writer(os.path.join(run_dir, LOGS_DIR)) if chief
               else tf.summary.create_noop_writer())
     metrics: dict[str, float] = {}
