@@ -6,7 +6,7 @@ a generator layer the transpose. The counts per step follow the update schedule 
 updates, `generator_steps` G updates, the first reusing the D fake batch); their sum is
 printed beside the measured step.
 
-    python bench/bench_step_ops.py
+    .venv/bin/python bench/bench_step_ops.py   # after make install
 """
 
 from __future__ import annotations
