@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import NamedTuple
 
 import keras
 import tensorflow as tf
@@ -35,29 +36,41 @@ def milliseconds(fn) -> float:
     return (time.perf_counter() - started) / REPEATS * 1000
 
 
-def layers(config: TrainerConfig) -> list[tuple[str, int, int, int, int]]:
-    """(name, large map size, large map channels, small map channels, runs as transpose)."""
+class ConvLayer(NamedTuple):
+    """One convolution of the DCGAN, between a large map and a small (half-size) one."""
+
+    name: str
+    large_size: int
+    large_channels: int
+    small_channels: int
+    in_generator: bool  # Runs as a transposed convolution (small -> large).
+    takes_images: bool  # The discriminator's first layer: no input gradient in D updates.
+
+
+def conv_layers(config: TrainerConfig) -> list[ConvLayer]:
     size, (g0, g1), (d0, d1) = features.IMAGE_SIZE, config.generator_filters, \
         config.discriminator_filters
-    return [("G 7->14", 2 * PROJECTED_SIZE, g1, g0, True), ("G 14->28 (output)", size, 1, g1, True),
-            ("D 28->14 (input)", size, 1, d0, False), ("D 14->7", size // 2, d0, d1, False)]
+    return [ConvLayer("G 7->14", 2 * PROJECTED_SIZE, g1, g0, True, False),
+            ConvLayer("G 14->28 (output)", size, 1, g1, True, False),
+            ConvLayer("D 28->14 (input)", size, 1, d0, False, True),
+            ConvLayer("D 14->7", size // 2, d0, d1, False, False)]
 
 
-def per_step_counts(config: TrainerConfig, name: str, transpose: bool) -> dict[str, int]:
+def per_step_counts(config: TrainerConfig, layer: ConvLayer) -> dict[str, int]:
     """How often the step runs each of the layer's three convolutions."""
     g_updates, d_passes = config.generator_steps, 2 + config.generator_steps
-    if transpose:  # Generator: forward, input gradient and filter gradient once per G update.
+    if layer.in_generator:  # Forward, input gradient and filter gradient once per G update.
         return {"transpose": g_updates, "conv": g_updates, "filter": g_updates}
-    first = name.startswith("D 28")  # Its input gradient is needed by the G updates only.
-    return {"conv": d_passes, "transpose": g_updates if first else d_passes, "filter": 2}
+    return {"conv": d_passes, "transpose": g_updates if layer.takes_images else d_passes,
+            "filter": 2}
 
 
-def layer_times(config: TrainerConfig, dtype: tf.DType, large: int, large_c: int, small_c: int
-                ) -> dict[str, float]:
-    batch, k = config.batch_size, config.kernel_size
-    x = tf.cast(tf.random.normal([batch, large, large, large_c]), dtype)
-    y = tf.cast(tf.random.normal([batch, large // 2, large // 2, small_c]), dtype)
-    w = tf.cast(tf.random.normal([k, k, large_c, small_c]), dtype)
+def layer_times(config: TrainerConfig, dtype: tf.DType, layer: ConvLayer) -> dict[str, float]:
+    batch, k, large, small = config.batch_size, config.kernel_size, layer.large_size, \
+        layer.large_size // 2
+    x = tf.cast(tf.random.normal([batch, large, large, layer.large_channels]), dtype)
+    y = tf.cast(tf.random.normal([batch, small, small, layer.small_channels]), dtype)
+    w = tf.cast(tf.random.normal([k, k, layer.large_channels, layer.small_channels]), dtype)
     return {
         "conv": milliseconds(tf.function(lambda: tf.nn.conv2d(x, w, 2, "SAME"))),
         "transpose": milliseconds(tf.function(
@@ -85,11 +98,11 @@ def main() -> None:
         keras.mixed_precision.set_global_policy(policy or "float32")
         total = 0.0
         print(f"--- {dtype.name}, batch {config.batch_size}: ms per op (runs per step)")
-        for name, large, large_c, small_c, transpose in layers(config):
-            times = layer_times(config, dtype, large, large_c, small_c)
-            counts = per_step_counts(config, name, transpose)
+        for layer in conv_layers(config):
+            times = layer_times(config, dtype, layer)
+            counts = per_step_counts(config, layer)
             total += sum(times[op] * counts[op] for op in times)
-            print(f"{name:18s} " + "  ".join(f"{op} {times[op]:5.2f} (x{counts[op]})"
+            print(f"{layer.name:18s} " + "  ".join(f"{op} {times[op]:5.2f} (x{counts[op]})"
                                              for op in ("conv", "transpose", "filter")))
         step = step_milliseconds(config)
         print(f"convolutions per step {total:.1f} ms; measured train step {step:.1f} ms; "
