@@ -101,12 +101,13 @@ class DCGAN:
         first_labels = batch[FAKE_LABELS][:, 0]
         with tf.GradientTape() as g_tape:  # Kept for the first generator update.
             first_fake = g(inputs(batch[Z][:, 0], first_labels), training=True)
-        d_loss_fake, fake_logits = self._minimize(
-            lambda: d(inputs(first_fake, first_labels), training=True), config.fake_target, d,
-            self.d_optimizer)
-        g_loss, _ = self._minimize(
-            lambda: d(inputs(first_fake, first_labels), training=True), 1.0, g, self.g_optimizer,
-            tape=g_tape)
+        def first_fake_logits() -> tf.Tensor:
+            return d(inputs(first_fake, first_labels), training=True)
+
+        d_loss_fake, fake_logits = self._minimize(first_fake_logits, config.fake_target, d,
+                                                  self.d_optimizer)
+        # D has changed: its logits for the same fakes are computed again, on the kept tape.
+        g_loss, _ = self._minimize(first_fake_logits, 1.0, g, self.g_optimizer, tape=g_tape)
         for index in range(1, config.generator_steps):
             z, labels = batch[Z][:, index], batch[FAKE_LABELS][:, index]
             g_loss, _ = self._minimize(
