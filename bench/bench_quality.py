@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 
 from components import quality_metrics
 from components.sample_quality_evaluator import to_unit_range
-from evaluate_checkpoint import checkpoint_samples
+from evaluate_checkpoint import checkpoint_samples, print_beside_floor
 from pipeline import local_runner
 from pipeline import pipeline as pipeline_def
 from pipeline.config import preset
@@ -137,10 +137,8 @@ def main() -> None:
         report = json.load(f)
     metrics, floor = report["metrics"], report["floor"]
     print(f"wall time {wall / 60:.1f} min on {os.cpu_count()} CPUs; verdict {report['verdict']}")
-    for key in ("fid", "kid_mean", "mnist_score", "classes_covered", "min_class_share",
-                "max_class_share", "kl_to_uniform", "precision", "recall", "density", "coverage"):
-        print(f"{key:16s} {metrics[key]:10.4f}   real-data floor {floor[key]:10.4f}")
-    print(f"FID / floor: {metrics['fid'] / floor['fid']:.2f}; report in {report_dir}")
+    print_beside_floor(metrics, floor)
+    print(f"report in {report_dir}")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,14 @@ def checkpoint_samples(config: TrainerConfig, checkpoint: str, count: int) -> np
                            for i in range(0, count, 500)])
 
 
+def print_beside_floor(metrics: dict, floor: dict) -> None:
+    """Every scalar metric beside its real-data floor, then FID as a multiple of the floor."""
+    for key in ("fid", "kid_mean", "mnist_score", "classes_covered", "min_class_share",
+                "max_class_share", "kl_to_uniform", "precision", "recall", "density", "coverage"):
+        print(f"{key:16s} {metrics[key]:10.4f}   real-data floor {floor[key]:10.4f}")
+    print(f"FID / floor: {metrics['fid'] / floor['fid']:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -58,10 +66,7 @@ def main() -> None:
     metrics = quality_metrics.all_metrics(real_features, features, probs)
     with tf.io.gfile.GFile(os.path.join(classifier_uri, classifier_lib.METRICS_FILE)) as f:
         floor = json.load(f)["floor"]
-    for key in ("fid", "kid_mean", "mnist_score", "classes_covered", "min_class_share",
-                "max_class_share", "kl_to_uniform", "precision", "recall", "density", "coverage"):
-        print(f"{key:16s} {metrics[key]:10.4f}   real-data floor {floor[key]:10.4f}")
-    print(f"FID / floor: {metrics['fid'] / floor['fid']:.2f}")
+    print_beside_floor(metrics, floor)
     grid = image_utils.tile(tf.constant(fake[:64]))
     image_utils.write_png(grid, os.path.abspath("checkpoint_samples.png"))
 

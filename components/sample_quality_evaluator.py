@@ -24,6 +24,7 @@ from components import quality_metrics
 from pipeline.config import EvaluatorConfig, QualityGates
 from serving.model_store import available_versions
 from trainer import classifier as classifier_lib
+from trainer import features
 from trainer import images as image_utils
 from trainer.data import load_arrays
 from trainer.preprocessing import scale_pixels
@@ -35,9 +36,10 @@ GENERATE_BATCH = 500
 
 def generate_samples(generator_dir: str, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """uint8 [N, 28, 28, 1] from the exported `generate` signature, a fixed seed per sample,
-    and, for a conditional generator, the requested labels (seed % 10)."""
+    and, for a conditional generator, the requested labels (seed % NUM_CLASSES)."""
     generate = tf.saved_model.load(generator_dir).signatures["generate"]
-    labels = seeds % 10 if "label" in generate.structured_input_signature[1] else None
+    conditional = "label" in generate.structured_input_signature[1]
+    labels = seeds % features.NUM_CLASSES if conditional else None
     batches = []
     for start in range(0, len(seeds), GENERATE_BATCH):
         inputs = {"seed": tf.constant(seeds[start:start + GENERATE_BATCH])}

@@ -79,7 +79,7 @@ def warmup_requests(z_dim: int, conditional: bool = False
     }
     if conditional:
         for tensors in inputs.values():
-            tensors["label"] = np.arange(WARMUP_BATCH, dtype=np.int64) % 10
+            tensors["label"] = np.arange(WARMUP_BATCH, dtype=np.int64) % features.NUM_CLASSES
     logs = []
     for signature, tensors in inputs.items():
         request = predict_pb2.PredictRequest()

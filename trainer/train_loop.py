@@ -10,6 +10,7 @@ import time
 import tensorflow as tf
 
 from pipeline.config import TrainerConfig
+from trainer import features
 from trainer import images as image_utils
 from trainer.gan import DCGAN
 
@@ -29,7 +30,7 @@ def fixed_noise(config: TrainerConfig) -> tf.Tensor:
 
 def save_grid(gan: DCGAN, z: tf.Tensor, step: int, run_dir: str) -> str:
     """The fixed z's samples (conditional: digit i % 10 for sample i)."""
-    labels = tf.range(GRID_SAMPLES, dtype=tf.int64) % 10
+    labels = tf.range(GRID_SAMPLES, dtype=tf.int64) % features.NUM_CLASSES
     grid = image_utils.tile(image_utils.to_uint8(gan.generator(gan.inputs(z, labels),
                                                                training=False)))
     path = os.path.join(run_dir, SAMPLES_DIR, f"step_{step:06d}.png")
