@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any
 
 STRATEGIES = ("auto", "mirrored", "multi_worker", "tpu", "one_device")
+FILTER_GRADIENTS = ("auto", "native", "forward_conv")
 
 
 class _Settings:
@@ -57,6 +58,10 @@ class TrainerConfig(_Settings):
     # "" (float32), "mixed_float16" (GPU, with loss scaling) or "mixed_bfloat16".
     mixed_precision: str = ""
     jit_compile: bool = False  # XLA for the train step: a win on GPU, slower on CPU (measured).
+    # Convolution filter gradients: "forward_conv" computes them as forward convolutions
+    # (trainer/strided_conv.py; faster on CPU, measured), "native" with TensorFlow's own
+    # kernels, "auto" picks forward_conv when no GPU or TPU is visible.
+    filter_gradient: str = "auto"
     strategy: str = "auto"
     seed: int = 0
     log_every_steps: int = 50
@@ -72,6 +77,9 @@ class TrainerConfig(_Settings):
         if self.mixed_precision not in ("", "mixed_float16", "mixed_bfloat16"):
             raise ValueError(f"mixed_precision must be '', 'mixed_float16' or 'mixed_bfloat16', "
                              f"got {self.mixed_precision!r}")
+        if self.filter_gradient not in FILTER_GRADIENTS:
+            raise ValueError(f"filter_gradient must be one of {FILTER_GRADIENTS}, "
+                             f"got {self.filter_gradient!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         for name in ("z_dim", "batch_size", "train_steps", "generator_steps",

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -114,13 +115,42 @@ def test_mirrored_two_replicas_match_one_device_for_a_full_step():
     assert sum(changed) > len(changed) // 2
 
 
+def test_forward_conv_filter_gradients_match_native_ones_for_a_full_step():
+    """D real, D fake and both G updates: the same weights after a step either way.
+
+    A large Adam epsilon makes the update proportional to the gradient (see the
+    MirroredStrategy test), so float tolerance applies to every weight.
+    """
+    config = dataclasses.replace(CONFIG, adam_epsilon=1.0, learning_rate=0.05)
+    native = DCGAN(dataclasses.replace(config, filter_gradient="native"),
+                   tf.distribute.get_strategy())
+    ours = DCGAN(dataclasses.replace(config, filter_gradient="forward_conv"),
+                 tf.distribute.get_strategy())
+    ours.generator.set_weights(native.generator.get_weights())
+    ours.discriminator.set_weights(native.discriminator.get_weights())
+    initial = weights(native)
+    native.train_step(batch(config))
+    ours.train_step(batch(config))
+    for expected, actual in zip(weights(native), weights(ours)):
+        np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-5)
+    assert sum(not np.allclose(a, b) for a, b in zip(initial, weights(native))) > len(initial) // 2
+
+
 @pytest.mark.parametrize("policy, compute", [("mixed_bfloat16", "bfloat16"),
                                              ("mixed_float16", "float16")])
 def test_mixed_precision_computes_in_half_precision_with_float32_outputs(policy, compute):
     config = dataclasses.replace(CONFIG, mixed_precision=policy)
     gan = DCGAN(config, tf.distribute.get_strategy())
-    hidden = [l for l in gan.generator.layers if type(l).__name__ == "Conv2DTranspose"][0]
+    hidden = next(layer for layer in gan.generator.layers
+                  if isinstance(layer, keras.layers.Conv2DTranspose))
     assert hidden.compute_dtype == compute and hidden.kernel.dtype == "float32"
+    # BatchNorm and activations: float32 under bfloat16 (CPUs lack bfloat16 element-wise
+    # arithmetic), float16 under mixed_float16.
+    elementwise = "float32" if compute == "bfloat16" else compute
+    for layer in gan.discriminator.layers + gan.generator.layers:
+        if isinstance(layer, (keras.layers.BatchNormalization, keras.layers.LeakyReLU,
+                              keras.layers.ReLU)):
+            assert layer.compute_dtype == elementwise, layer.name
     assert gan.generator.output.dtype == "float32" and gan.discriminator.output.dtype == "float32"
     uses_loss_scale = type(gan.g_optimizer).__name__ == "LossScaleOptimizer"
     assert uses_loss_scale == (policy == "mixed_float16")

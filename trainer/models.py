@@ -7,6 +7,7 @@ from keras import layers
 
 from pipeline.config import TrainerConfig
 from trainer import features
+from trainer.strided_conv import StridedConv2D, StridedConv2DTranspose, uses_forward_conv
 
 # 28 = 7 * 2 * 2: two stride-2 upsamplings from the projected feature map.
 PROJECTED_SIZE = features.IMAGE_SIZE // 4
@@ -39,8 +40,25 @@ def _policy(config: TrainerConfig) -> str | None:
     return config.mixed_precision or None
 
 
+def _elementwise_policy(config: TrainerConfig) -> str | None:
+    """BatchNorm and activations: float32 under mixed_bfloat16.
+
+    CPUs have no bfloat16 arithmetic for element-wise kernels: TensorFlow's bfloat16
+    LeakyReluGrad is 5x slower than casting to float32 and back (bench/bench_step_ops.py).
+    """
+    return "float32" if config.mixed_precision == "mixed_bfloat16" else _policy(config)
+
+
+def _conv_classes(config: TrainerConfig) -> tuple[type[layers.Conv2D],
+                                                    type[layers.Conv2DTranspose]]:
+    if uses_forward_conv(config.filter_gradient):
+        return StridedConv2D, StridedConv2DTranspose
+    return layers.Conv2D, layers.Conv2DTranspose
+
+
 def _batch_norm(config: TrainerConfig) -> layers.Layer:
-    return layers.BatchNormalization(synchronized=config.sync_batch_norm, dtype=_policy(config))
+    return layers.BatchNormalization(synchronized=config.sync_batch_norm,
+                                     dtype=_elementwise_policy(config))
 
 
 def build_generator(config: TrainerConfig) -> keras.Model:
@@ -52,25 +70,26 @@ def build_generator(config: TrainerConfig) -> keras.Model:
     first, second = config.generator_filters
     inputs, label = model_inputs(config, keras.Input((config.z_dim,), name="z"))
     policy = _policy(config)
+    _, conv_transpose = _conv_classes(config)
     x = inputs[0] if label is None else layers.Concatenate()(inputs)
     x = layers.Dense(PROJECTED_SIZE * PROJECTED_SIZE * first, use_bias=False, dtype=policy)(x)
-    x = layers.ReLU(dtype=policy)(_batch_norm(config)(x))
+    x = layers.ReLU(dtype=_elementwise_policy(config))(_batch_norm(config)(x))
     x = layers.Reshape((PROJECTED_SIZE, PROJECTED_SIZE, first), dtype=policy)(x)
     for filters, upsample in ((first, False), (second, True)):
         if label is not None:
             x = ConcatLabelChannels(dtype=policy)(x, label)
         if upsample:
-            x = layers.Conv2DTranspose(filters, config.kernel_size, strides=2, padding="same",
-                                       use_bias=False, dtype=policy)(x)
-            x = layers.ReLU(dtype=policy)(_batch_norm(config)(x))
+            x = conv_transpose(filters, config.kernel_size, strides=2, padding="same",
+                               use_bias=False, dtype=policy)(x)
+            x = layers.ReLU(dtype=_elementwise_policy(config))(_batch_norm(config)(x))
         for _ in range(config.generator_extra_layers):
-            x = layers.Conv2DTranspose(filters, config.kernel_size, strides=1, padding="same",
-                                       use_bias=False, dtype=policy)(x)
-            x = layers.ReLU(dtype=policy)(_batch_norm(config)(x))
+            x = conv_transpose(filters, config.kernel_size, strides=1, padding="same",
+                               use_bias=False, dtype=policy)(x)
+            x = layers.ReLU(dtype=_elementwise_policy(config))(_batch_norm(config)(x))
     if label is not None:
         x = ConcatLabelChannels(dtype=policy)(x, label)
-    images = layers.Conv2DTranspose(1, config.kernel_size, strides=2, padding="same",
-                                    activation="tanh", dtype="float32", name="images")(x)
+    images = conv_transpose(1, config.kernel_size, strides=2, padding="same",
+                            activation="tanh", dtype="float32", name="images")(x)
     return keras.Model(inputs if label is not None else inputs[0], images, name="generator")
 
 
@@ -81,15 +100,16 @@ def build_discriminator(config: TrainerConfig) -> keras.Model:
     every layer but the first and the last; LeakyReLU(0.2).
     """
     policy = _policy(config)
+    conv, _ = _conv_classes(config)
     inputs, label = model_inputs(config, keras.Input(features.IMAGE_SHAPE, name="images"))
     x = inputs[0]
     for index, filters in enumerate(config.discriminator_filters):
         if label is not None and index < 2:  # carpedm20: the label beside the image and h0.
             x = ConcatLabelChannels(dtype=policy)(x, label)
-        x = layers.Conv2D(filters, config.kernel_size, strides=2, padding="same",
-                          use_bias=index == 0, dtype=policy)(x)
+        x = conv(filters, config.kernel_size, strides=2, padding="same",
+                 use_bias=index == 0, dtype=policy)(x)
         if index > 0:
             x = _batch_norm(config)(x)
-        x = layers.LeakyReLU(config.leaky_relu_slope, dtype=policy)(x)
+        x = layers.LeakyReLU(config.leaky_relu_slope, dtype=_elementwise_policy(config))(x)
     logit = layers.Dense(1, dtype="float32", name="logit")(layers.Flatten(dtype=policy)(x))
     return keras.Model(inputs if label is not None else inputs[0], logit, name="discriminator")
