@@ -93,9 +93,9 @@ def step_milliseconds(config: TrainerConfig) -> float:
 
 def main() -> None:
     base = preset("default").trainer
-    for policy, dtype in (("", tf.float32), ("mixed_bfloat16", tf.bfloat16)):
+    for policy, dtype in (("float32", tf.float32), ("mixed_bfloat16", tf.bfloat16)):
         config = dataclasses.replace(base, mixed_precision=policy)
-        keras.mixed_precision.set_global_policy(policy or "float32")
+        keras.mixed_precision.set_global_policy(policy)
         total = 0.0
         print(f"--- {dtype.name}, batch {config.batch_size}: ms per op (runs per step)")
         for layer in conv_layers(config):

@@ -117,7 +117,8 @@ def main() -> None:
     parser.add_argument("--mnist-dir", default=os.environ.get("MNIST_DIR", ""))
     parser.add_argument("--steps", type=int, default=60, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--mixed-precision", default="", help="'', mixed_float16, mixed_bfloat16")
+    parser.add_argument("--mixed-precision", default="float32",
+                        help="float32, mixed_bfloat16, mixed_float16")
     parser.add_argument("--jit-compile", action="store_true")
     parser.add_argument("--skip-pipeline", action="store_true")
     args = parser.parse_args()
@@ -130,7 +131,7 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, GPUs: {len(tf.config.list_physical_devices('GPU'))}; "
           f"model {config.generator_filters}/{config.discriminator_filters}, global batch "
           f"{config.batch_size}, {config.generator_steps} G updates per step; project options: "
-          f"mixed_precision={config.mixed_precision or 'float32'}, jit_compile={config.jit_compile}")
+          f"mixed_precision={config.mixed_precision}, jit_compile={config.jit_compile}")
     path = os.path.join(tempfile.mkdtemp(prefix="bench-train-"), "train.gz")
     write_transformed(train.images, train.labels, path)
 

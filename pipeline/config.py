@@ -11,6 +11,7 @@ from typing import Any
 
 STRATEGIES = ("auto", "mirrored", "multi_worker", "tpu", "one_device")
 FILTER_GRADIENTS = ("auto", "native", "forward_conv")
+PRECISION_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 class _Settings:
@@ -55,8 +56,9 @@ class TrainerConfig(_Settings):
     real_target: float = 0.9
     fake_target: float = 0.0
     sync_batch_norm: bool = False  # Batch statistics over all replicas.
-    # "" (float32), "mixed_float16" (GPU, with loss scaling) or "mixed_bfloat16".
-    mixed_precision: str = ""
+    # A Keras precision policy: "float32", "mixed_bfloat16" (CPUs with AVX512_BF16 or
+    # AMX, TPUs) or "mixed_float16" (GPUs, with loss scaling).
+    mixed_precision: str = "float32"
     jit_compile: bool = False  # XLA for the train step: a win on GPU, slower on CPU (measured).
     # Convolution filter gradients: "forward_conv" computes them as forward convolutions
     # (trainer/strided_conv.py; faster on CPU, measured), "native" with TensorFlow's own
@@ -74,8 +76,8 @@ class TrainerConfig(_Settings):
     shuffle_buffer: int = 10_000
 
     def __post_init__(self) -> None:
-        if self.mixed_precision not in ("", "mixed_float16", "mixed_bfloat16"):
-            raise ValueError(f"mixed_precision must be '', 'mixed_float16' or 'mixed_bfloat16', "
+        if self.mixed_precision not in PRECISION_POLICIES:
+            raise ValueError(f"mixed_precision must be one of {PRECISION_POLICIES}, "
                              f"got {self.mixed_precision!r}")
         if self.filter_gradient not in FILTER_GRADIENTS:
             raise ValueError(f"filter_gradient must be one of {FILTER_GRADIENTS}, "

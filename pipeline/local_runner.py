@@ -42,6 +42,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="train the class-conditional DCGAN (serving takes a `label`)")
     parser.add_argument("--strategy", help="override the tf.distribute strategy "
                                            "(auto, mirrored, multi_worker, tpu, one_device)")
+    parser.add_argument("--mixed-precision", metavar="POLICY",
+                        help="override the precision policy: float32, mixed_bfloat16 (CPUs "
+                             "with AVX512_BF16 or AMX, TPUs), mixed_float16 (GPUs)")
     return parser.parse_args(argv)
 
 
@@ -51,6 +54,7 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
     overrides = {name: value for name, value in (("train_steps", args.train_steps),
                                                  ("batch_size", args.batch_size),
                                                  ("strategy", args.strategy),
+                                                 ("mixed_precision", args.mixed_precision),
                                                  ("conditional", args.conditional or None))
                  if value is not None}
     config = dataclasses.replace(preset(args.preset), mnist_dir=args.mnist_dir,

@@ -41,6 +41,17 @@ def test_unknown_preset_and_strategy_are_refused(tmp_path):
         local_runner.config_from_args(args)
 
 
+def test_precision_flag(tmp_path):
+    args = local_runner.parse_args(["--mixed-precision", "mixed_bfloat16",
+                                    "--output-dir", str(tmp_path)])
+    assert local_runner.config_from_args(args).trainer.mixed_precision == "mixed_bfloat16"
+    assert local_runner.config_from_args(local_runner.parse_args(
+        ["--output-dir", str(tmp_path)])).trainer.mixed_precision == "float32"
+    args = local_runner.parse_args(["--mixed-precision", "bf16", "--output-dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="mixed_precision must be one of"):
+        local_runner.config_from_args(args)
+
+
 def test_conditional_preset_and_flag(tmp_path):
     by_preset = local_runner.config_from_args(local_runner.parse_args(
         ["--preset", "conditional", "--output-dir", str(tmp_path)]))

@@ -35,12 +35,12 @@ def model_inputs(config: TrainerConfig, first: keras.KerasTensor
     return [first, label], label
 
 
-def _policy(config: TrainerConfig) -> str | None:
+def _policy(config: TrainerConfig) -> str:
     """The hidden layers' dtype policy; outputs stay float32 for stable losses."""
-    return config.mixed_precision or None
+    return config.mixed_precision
 
 
-def _elementwise_policy(config: TrainerConfig) -> str | None:
+def _elementwise_policy(config: TrainerConfig) -> str:
     """BatchNorm and activations: float32 under mixed_bfloat16.
 
     CPUs have no bfloat16 arithmetic for element-wise kernels: TensorFlow's bfloat16
