@@ -4,7 +4,10 @@ Each layer is one convolution between a large map x and a small map y: Conv2D (x
 its transpose (y -> x) and the filter gradient. A discriminator layer runs Conv2D forward,
 a generator layer the transpose. The counts per step follow the update schedule (two D
 updates, `generator_steps` G updates, the first reusing the D fake batch); their sum is
-printed beside the measured step.
+printed beside the measured step. Each op is timed twice: TensorFlow's kernel, and the
+project's formulation (trainer/strided_conv.py: the filter gradient as a forward
+convolution, the transpose onto a one-channel map as a sub-pixel convolution); the step
+once with each (filter_gradient native / forward_conv).
 
     .venv/bin/python bench/bench_step_ops.py   # after make install
 """
@@ -19,7 +22,7 @@ import keras
 import tensorflow as tf
 
 from pipeline.config import TrainerConfig, preset
-from trainer import features
+from trainer import features, strided_conv
 from trainer.gan import DCGAN, FAKE_LABELS, REAL, REAL_LABELS, Z
 from trainer.models import PROJECTED_SIZE
 
@@ -65,19 +68,34 @@ def per_step_counts(config: TrainerConfig, layer: ConvLayer) -> dict[str, int]:
             "filter": 2}
 
 
-def layer_times(config: TrainerConfig, dtype: tf.DType, layer: ConvLayer) -> dict[str, float]:
+OPS = ("conv", "transpose", "filter")
+
+
+def layer_times(config: TrainerConfig, dtype: tf.DType, layer: ConvLayer
+                ) -> dict[str, dict[str, float]]:
+    """ms per op, TensorFlow's kernels ("native") and trainer/strided_conv.py's ("project")."""
     batch, k, large, small = config.batch_size, config.kernel_size, layer.large_size, \
         layer.large_size // 2
     x = tf.cast(tf.random.normal([batch, large, large, layer.large_channels]), dtype)
     y = tf.cast(tf.random.normal([batch, small, small, layer.small_channels]), dtype)
     w = tf.cast(tf.random.normal([k, k, layer.large_channels, layer.small_channels]), dtype)
+    conv = milliseconds(tf.function(lambda: tf.nn.conv2d(x, w, 2, "SAME")))
     return {
-        "conv": milliseconds(tf.function(lambda: tf.nn.conv2d(x, w, 2, "SAME"))),
-        "transpose": milliseconds(tf.function(
-            lambda: tf.nn.conv2d_transpose(y, w, x.shape, 2, "SAME"))),
-        "filter": milliseconds(tf.function(lambda: tf.raw_ops.Conv2DBackpropFilter(
-            input=x, filter_sizes=w.shape, out_backprop=y, strides=[1, 2, 2, 1],
-            padding="SAME"))),
+        "native": {
+            "conv": conv,
+            "transpose": milliseconds(tf.function(
+                lambda: tf.nn.conv2d_transpose(y, w, x.shape, 2, "SAME"))),
+            "filter": milliseconds(tf.function(lambda: tf.raw_ops.Conv2DBackpropFilter(
+                input=x, filter_sizes=w.shape, out_backprop=y, strides=[1, 2, 2, 1],
+                padding="SAME"))),
+        },
+        "project": {
+            "conv": conv,
+            "transpose": milliseconds(tf.function(
+                lambda: strided_conv.transpose_onto(y, w, x.shape, (2, 2)))),
+            "filter": milliseconds(tf.function(
+                lambda: strided_conv.filter_gradient(x, y, (k, k), (2, 2)))),
+        },
     }
 
 
@@ -94,19 +112,22 @@ def step_milliseconds(config: TrainerConfig) -> float:
 def main() -> None:
     base = preset("default").trainer
     for policy, dtype in (("float32", tf.float32), ("mixed_bfloat16", tf.bfloat16)):
-        config = dataclasses.replace(base, mixed_precision=policy)
         keras.mixed_precision.set_global_policy(policy)
-        total = 0.0
-        print(f"--- {dtype.name}, batch {config.batch_size}: ms per op (runs per step)")
-        for layer in conv_layers(config):
-            times = layer_times(config, dtype, layer)
-            counts = per_step_counts(config, layer)
-            total += sum(times[op] * counts[op] for op in times)
-            print(f"{layer.name:18s} " + "  ".join(f"{op} {times[op]:5.2f} (x{counts[op]})"
-                                             for op in ("conv", "transpose", "filter")))
-        step = step_milliseconds(config)
-        print(f"convolutions per step {total:.1f} ms; measured train step {step:.1f} ms; "
-              f"convolution share {total / step:.0%}")
+        totals = {"native": 0.0, "project": 0.0}
+        print(f"--- {dtype.name}, batch {base.batch_size}: ms per op, TensorFlow's kernel -> "
+              "the project's (runs per step)")
+        for layer in conv_layers(base):
+            times, counts = layer_times(base, dtype, layer), per_step_counts(base, layer)
+            for kind in totals:
+                totals[kind] += sum(times[kind][op] * counts[op] for op in OPS)
+            print(f"{layer.name:18s} " + "  ".join(
+                f"{op} {times['native'][op]:5.2f} -> {times['project'][op]:5.2f} (x{counts[op]})"
+                for op in OPS))
+        for kind, filter_gradient in (("native", "native"), ("project", "forward_conv")):
+            step = step_milliseconds(dataclasses.replace(
+                base, mixed_precision=policy, filter_gradient=filter_gradient))
+            print(f"{kind:8s} convolutions per step {totals[kind]:6.1f} ms; measured train step "
+                  f"{step:6.1f} ms; convolution share {totals[kind] / step:.0%}")
 
 
 if __name__ == "__main__":

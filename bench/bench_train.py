@@ -4,12 +4,16 @@ The reference is written the way the TensorFlow DCGAN tutorial writes it
 (tf.function + GradientTape, noise drawn inside the step, Keras loss objects,
 `from_tensor_slices(...).shuffle().batch()` with no prefetch, no XLA), with the
 same architecture, global batch and update schedule (D real, D fake, two G
-updates). Rounds alternate between the two so that machine noise hits both.
+updates), in float32 with TensorFlow's own convolution gradients. The project
+runs as configured by default ('auto': on a CPU-only host its convolutions'
+filter gradients run as forward convolutions, and in bfloat16 where the CPU has
+it natively); the flags select other settings. Rounds alternate between the
+two so that machine noise hits both.
 Also prints the input pipeline's throughput alone and the pipeline overhead
 (every component but the Trainers, Evaluator and Pusher, then a cached rerun).
 Last line: `ratio_vs_reference: <x.xx>`.
 
-    make bench-train [MNIST_DIR=...] [BENCH_ARGS="--mixed-precision mixed_bfloat16"]
+    make bench-train [MNIST_DIR=...] [BENCH_ARGS="--mixed-precision float32"]
 """
 
 from __future__ import annotations
@@ -117,8 +121,10 @@ def main() -> None:
     parser.add_argument("--mnist-dir", default=os.environ.get("MNIST_DIR", ""))
     parser.add_argument("--steps", type=int, default=60, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--mixed-precision", default="float32",
-                        help="float32, mixed_bfloat16, mixed_float16")
+    parser.add_argument("--mixed-precision", default="auto",
+                        help="the project's precision: auto (the default: mixed_bfloat16 on "
+                             "CPUs with native bfloat16), float32, mixed_bfloat16, mixed_float16")
+    parser.add_argument("--filter-gradient", default="auto", help="auto, native, forward_conv")
     parser.add_argument("--jit-compile", action="store_true")
     parser.add_argument("--skip-pipeline", action="store_true")
     args = parser.parse_args()
@@ -127,11 +133,7 @@ def main() -> None:
     train = mnist_idx.load_split(args.mnist_dir, "train")
     base = preset("default").trainer
     config = dataclasses.replace(base, mixed_precision=args.mixed_precision,
-                                 jit_compile=args.jit_compile)
-    print(f"machine: {os.cpu_count()} CPUs, GPUs: {len(tf.config.list_physical_devices('GPU'))}; "
-          f"model {config.generator_filters}/{config.discriminator_filters}, global batch "
-          f"{config.batch_size}, {config.generator_steps} G updates per step; project options: "
-          f"mixed_precision={config.mixed_precision}, jit_compile={config.jit_compile}")
+                                 filter_gradient=args.filter_gradient, jit_compile=args.jit_compile)
     path = os.path.join(tempfile.mkdtemp(prefix="bench-train-"), "train.gz")
     write_transformed(train.images, train.labels, path)
 
@@ -144,9 +146,15 @@ def main() -> None:
           " images/s (includes the first pass that parses and caches)")
 
     project = DCGAN(config, tf.distribute.get_strategy())
-    # The reference keeps TensorFlow's own convolution gradients.
-    reference = TutorialDCGAN(dataclasses.replace(base, filter_gradient="native"),
-                              train.images)
+    resolved = project.config
+    print(f"machine: {os.cpu_count()} CPUs, GPUs: {len(tf.config.list_physical_devices('GPU'))}; "
+          f"model {config.generator_filters}/{config.discriminator_filters}, global batch "
+          f"{config.batch_size}, {config.generator_steps} G updates per step; project options: "
+          f"mixed_precision={resolved.mixed_precision}, filter_gradient="
+          f"{resolved.filter_gradient}, jit_compile={config.jit_compile}")
+    # The reference: float32 and TensorFlow's own convolution gradients.
+    reference = TutorialDCGAN(dataclasses.replace(base, mixed_precision="float32",
+                                                  filter_gradient="native"), train.images)
     reference_batches = iter(reference.dataset)
     for _ in range(3):  # Trace and warm both.
         project.train_step(next(batches))

@@ -11,7 +11,7 @@ from typing import Any
 
 STRATEGIES = ("auto", "mirrored", "multi_worker", "tpu", "one_device")
 FILTER_GRADIENTS = ("auto", "native", "forward_conv")
-PRECISION_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISION_POLICIES = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 
 class _Settings:
@@ -57,8 +57,10 @@ class TrainerConfig(_Settings):
     fake_target: float = 0.0
     sync_batch_norm: bool = False  # Batch statistics over all replicas.
     # A Keras precision policy: "float32", "mixed_bfloat16" (CPUs with AVX512_BF16 or
-    # AMX, TPUs) or "mixed_float16" (GPUs, with loss scaling).
-    mixed_precision: str = "float32"
+    # AMX, TPUs) or "mixed_float16" (GPUs, with loss scaling); "auto" picks
+    # mixed_bfloat16 on a CPU-only host with native bfloat16, else float32
+    # (trainer/hardware.py). The served generator computes in float32 either way.
+    mixed_precision: str = "auto"
     jit_compile: bool = False  # XLA for the train step: a win on GPU, slower on CPU (measured).
     # Convolution filter gradients: "forward_conv" computes them as forward convolutions
     # (trainer/strided_conv.py; faster on CPU, measured), "native" with TensorFlow's own

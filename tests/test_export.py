@@ -12,7 +12,7 @@ from trainer.models import build_generator
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    generator = build_generator(TrainerConfig(generator_filters=(16, 8)))
+    generator = build_generator(TrainerConfig(generator_filters=(16, 8), mixed_precision="float32"))
     path = str(tmp_path_factory.mktemp("export") / "1")
     export_generator(generator, path)
     return generator, tf.saved_model.load(path)
@@ -28,6 +28,21 @@ def test_serving_default_maps_z_to_the_generators_uint8_images_and_pngs(exported
     assert outputs["png"].shape == (6,)
     np.testing.assert_array_equal(tf.io.decode_png(outputs["png"][5]).numpy(),
                                   outputs["images"][5].numpy())
+
+
+def test_a_generator_trained_in_bfloat16_is_served_in_float32(tmp_path):
+    generator = build_generator(TrainerConfig(generator_filters=(16, 8),
+                                              mixed_precision="mixed_bfloat16"))
+    assert any(layer.compute_dtype == "bfloat16" for layer in generator.layers)
+    path = str(tmp_path / "1")
+    export_generator(generator, path)
+    graph = tf.saved_model.load(path).signatures["serving_default"].graph.as_graph_def()
+    assert "DT_FLOAT" in str(graph) and "DT_BFLOAT16" not in str(graph)
+    served = tf.saved_model.load(path).signatures["serving_default"](z=tf.ones([2, 100]))
+    float32 = build_generator(TrainerConfig(generator_filters=(16, 8), mixed_precision="float32"))
+    float32.set_weights(generator.get_weights())
+    np.testing.assert_array_equal(served["images"].numpy(),
+                                  to_uint8(float32(tf.ones([2, 100]), training=False)).numpy())
 
 
 def test_generate_is_deterministic_per_seed(exported):

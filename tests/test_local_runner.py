@@ -46,7 +46,7 @@ def test_precision_flag(tmp_path):
                                     "--output-dir", str(tmp_path)])
     assert local_runner.config_from_args(args).trainer.mixed_precision == "mixed_bfloat16"
     assert local_runner.config_from_args(local_runner.parse_args(
-        ["--output-dir", str(tmp_path)])).trainer.mixed_precision == "float32"
+        ["--output-dir", str(tmp_path)])).trainer.mixed_precision == "auto"
     args = local_runner.parse_args(["--mixed-precision", "bf16", "--output-dir", str(tmp_path)])
     with pytest.raises(ValueError, match="mixed_precision must be one of"):
         local_runner.config_from_args(args)

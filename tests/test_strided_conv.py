@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from pipeline.config import TrainerConfig
 from trainer.models import build_discriminator, build_generator
-from trainer.strided_conv import StridedConv2D, StridedConv2DTranspose, uses_forward_conv
+from trainer.strided_conv import StridedConv2D, StridedConv2DTranspose
 
 # (layer class, stock class, input shape, filters, kernel, strides, bias, activation): every
 # convolution of the DCGAN, the one-channel image layers (sub-pixel path) included.
@@ -56,8 +56,6 @@ def test_valid_padding_is_refused_with_a_clear_error():
 
 
 def test_the_config_chooses_the_layers():
-    assert uses_forward_conv("auto")  # No GPU or TPU on this machine.
-    assert not uses_forward_conv("native") and uses_forward_conv("forward_conv")
     for setting, conv, transpose in (("native", keras.layers.Conv2D,
                                       keras.layers.Conv2DTranspose),
                                      ("forward_conv", StridedConv2D, StridedConv2DTranspose)):

@@ -31,12 +31,24 @@ def noise_from_seeds(seeds: tf.Tensor, z_dim: int) -> tf.Tensor:
         seeds, fn_output_signature=tf.float32)
 
 
+def float32_copy(model: keras.Model) -> keras.Model:
+    """`model` computing in float32, with its weights: what is served, whatever precision
+    trained it (serving hosts may lack bfloat16 hardware). Exact: mixed precision layers
+    keep float32 variables."""
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+    copy = keras.models.clone_model(model, clone_function=lambda layer: layer.__class__.from_config(
+        {**layer.get_config(), "dtype": "float32"}))
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 class GeneratorModule(tf.Module):
-    """Holds the generator and its serving signatures."""
+    """Holds the generator, computing in float32, and its serving signatures."""
 
     def __init__(self, generator: keras.Model):
         super().__init__(name="dcgan_generator")
-        self.generator = generator
+        self.generator = generator = float32_copy(generator)
         z_dim = int(generator.inputs[0].shape[-1])
         self.z_dim = z_dim
         self.conditional = len(generator.inputs) == 2

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from pipeline.config import TrainerConfig
 from trainer import features
+from trainer.hardware import resolve
 from trainer.models import build_discriminator, build_generator
 
 # Keys of one batch: real images and labels; the noise (and, for the conditional model,
@@ -42,7 +43,7 @@ class DCGAN:
     """Both networks, their two Adam optimizers and the distributed train step."""
 
     def __init__(self, config: TrainerConfig, strategy: tf.distribute.Strategy):
-        self.config = config
+        self.config = config = resolve(config)
         self.strategy = strategy
         with strategy.scope():
             self.generator = build_generator(config)

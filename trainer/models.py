@@ -7,7 +7,8 @@ from keras import layers
 
 from pipeline.config import TrainerConfig
 from trainer import features
-from trainer.strided_conv import StridedConv2D, StridedConv2DTranspose, uses_forward_conv
+from trainer.hardware import resolve
+from trainer.strided_conv import StridedConv2D, StridedConv2DTranspose
 
 # 28 = 7 * 2 * 2: two stride-2 upsamplings from the projected feature map.
 PROJECTED_SIZE = features.IMAGE_SIZE // 4
@@ -51,7 +52,7 @@ def _elementwise_policy(config: TrainerConfig) -> str:
 
 def _conv_classes(config: TrainerConfig) -> tuple[type[layers.Conv2D],
                                                     type[layers.Conv2DTranspose]]:
-    if uses_forward_conv(config.filter_gradient):
+    if config.filter_gradient == "forward_conv":
         return StridedConv2D, StridedConv2DTranspose
     return layers.Conv2D, layers.Conv2DTranspose
 
@@ -67,6 +68,7 @@ def build_generator(config: TrainerConfig) -> keras.Model:
     Project and reshape, then 5x5 stride-2 transposed convolutions with
     BatchNorm and ReLU, and a tanh output layer.
     """
+    config = resolve(config)
     first, second = config.generator_filters
     inputs, label = model_inputs(config, keras.Input((config.z_dim,), name="z"))
     policy = _policy(config)
@@ -99,6 +101,7 @@ def build_discriminator(config: TrainerConfig) -> keras.Model:
     5x5 stride-2 convolutions, no pooling, no hidden dense layer; BatchNorm on
     every layer but the first and the last; LeakyReLU(0.2).
     """
+    config = resolve(config)
     policy = _policy(config)
     conv, _ = _conv_classes(config)
     inputs, label = model_inputs(config, keras.Input(features.IMAGE_SHAPE, name="images"))

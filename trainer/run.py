@@ -38,11 +38,13 @@ def train_and_export(config: TrainerConfig, train_files: list[str], run_dir: str
     """Trains under the configured strategy; only the chief keeps what it writes."""
     strategy = make_strategy(config.strategy)
     chief = is_chief(strategy)
-    logging.info("DCGAN training: %d steps, global batch %d, %d replica(s) under %s%s",
-                 config.train_steps, config.batch_size, strategy.num_replicas_in_sync,
-                 type(strategy).__name__, "" if chief else " (non-chief worker)")
     dataset = training_dataset(train_files, config)
     gan = DCGAN(config, strategy)
+    logging.info("DCGAN training: %d steps, global batch %d, %d replica(s) under %s%s; "
+                 "precision %s, filter gradients %s", config.train_steps, config.batch_size,
+                 strategy.num_replicas_in_sync, type(strategy).__name__,
+                 "" if chief else " (non-chief worker)", gan.config.mixed_precision,
+                 gan.config.filter_gradient)
     # Non-chief workers take part in every write, into a scratch directory that is removed.
     if not chief:
         run_dir = tempfile.mkdtemp(prefix="dcgan-worker-")

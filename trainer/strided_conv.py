@@ -19,13 +19,6 @@ import keras
 import tensorflow as tf
 
 
-def uses_forward_conv(filter_gradient: str) -> bool:
-    """TrainerConfig.filter_gradient resolved: 'auto' means on CPU only (GPUs and TPUs have
-    their own fast filter-gradient kernels; not measured here)."""
-    if filter_gradient == "auto":
-        return not (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
-    return filter_gradient == "forward_conv"
-
 
 def _same_padding(size: int, out: int, kernel: int, stride: int) -> list[int]:
     total = max((out - 1) * stride + kernel - size, 0)

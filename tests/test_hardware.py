@@ -1,0 +1,40 @@
+"""trainer/hardware.py: what 'auto' means on the machine the Trainer runs on."""
+
+import pytest
+
+from pipeline.config import TrainerConfig
+from trainer import hardware
+
+FLAGS = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f {extra} avx512_vnni\n"
+
+
+@pytest.mark.parametrize("extra, native", [("avx512_bf16", True), ("amx_bf16 amx_tile", True),
+                                           ("", False), ("avx512_bf16x", False)])
+def test_native_bfloat16_is_read_off_the_cpu_flags(tmp_path, extra, native):
+    cpu_info = tmp_path / "cpuinfo"
+    cpu_info.write_text(FLAGS.format(extra=extra))
+    assert hardware.cpu_has_native_bfloat16(str(cpu_info)) == native
+    assert not hardware.cpu_has_native_bfloat16(str(tmp_path / "missing"))
+
+
+@pytest.mark.parametrize("accelerator, bfloat16, precision, filter_gradient", [
+    (False, True, "mixed_bfloat16", "forward_conv"),
+    (False, False, "float32", "forward_conv"),
+    (True, True, "float32", "native"),
+])
+def test_auto_resolves_by_hardware(monkeypatch, accelerator, bfloat16, precision,
+                                   filter_gradient):
+    monkeypatch.setattr(hardware, "has_accelerator", lambda: accelerator)
+    monkeypatch.setattr(hardware, "cpu_has_native_bfloat16", lambda: bfloat16)
+    resolved = hardware.resolve(TrainerConfig())
+    assert (resolved.mixed_precision, resolved.filter_gradient) == (precision, filter_gradient)
+    # Explicit settings are kept.
+    explicit = TrainerConfig(mixed_precision="mixed_float16", filter_gradient="native")
+    assert hardware.resolve(explicit) == explicit
+
+
+def test_this_machine():
+    """The build machine: AVX512_BF16, no GPU (README, "Training at scale")."""
+    resolved = hardware.resolve(TrainerConfig())
+    assert resolved.mixed_precision == "mixed_bfloat16"
+    assert resolved.filter_gradient == "forward_conv"
