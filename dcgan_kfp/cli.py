@@ -43,6 +43,9 @@ def _add_compile_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-steps", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--strategy", help="tf.distribute strategy of the Trainer")
+    parser.add_argument("--mixed-precision", metavar="POLICY",
+                        help="the Trainer's precision policy (default auto: float32 on GPUs; "
+                             "mixed_float16 for GPU trainers)")
     parser.add_argument("--enable-caching", action="store_true",
                         help="let Kubeflow reuse cached component outputs (off: every run "
                              "trains a new challenger)")
@@ -61,7 +64,8 @@ def _config(args: argparse.Namespace):
         beam_pipeline_args=tuple(args.beam_arg) or preset(args.preset).beam_pipeline_args)
     overrides = {k: v for k, v in (("train_steps", args.train_steps),
                                    ("batch_size", args.batch_size),
-                                   ("strategy", args.strategy)) if v is not None}
+                                   ("strategy", args.strategy),
+                                   ("mixed_precision", args.mixed_precision)) if v is not None}
     return config.replace_trainer(**overrides)
 
 

@@ -34,7 +34,8 @@ def load_spec(text: str) -> pipeline_spec_pb2.PipelineSpec:
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("kfp") / "pipeline.yaml")
-    assert cli.main(["compile", *COMMON, "--output", path, "--trainer-gpus", "2"]) == 0
+    assert cli.main(["compile", *COMMON, "--output", path, "--trainer-gpus", "2",
+                     "--mixed-precision", "mixed_float16"]) == 0
     with open(path) as f:
         text = f.read()
     return text, load_spec(text)
@@ -61,6 +62,10 @@ def test_trainer_requests_gpus_and_everything_runs_in_the_image(compiled):
                         .executor_label]["container"]
     assert trainer["resources"]["accelerator"] == {"type": "nvidia.com/gpu", "count": "2"}
     assert trainer["resources"]["cpuLimit"] == 8.0 and trainer["resources"]["memoryLimit"] == 32.0
+    # The GPU trainer trains in mixed_float16 (auto would keep float32 on GPUs).
+    inputs = spec.root.dag.tasks["Trainer"].inputs.parameters
+    custom_config = json.loads(inputs["custom_config"].runtime_value.constant.string_value)
+    assert custom_config["trainer"]["mixed_precision"] == "mixed_float16"
     for label, executor in executors.items():
         if "container" in executor:
             assert executor["container"]["image"] == "registry.example/dcgan:1.0", label
