@@ -44,8 +44,8 @@ def _policy(config: TrainerConfig) -> str:
 def _elementwise_policy(config: TrainerConfig) -> str:
     """BatchNorm and activations: float32 under mixed_bfloat16.
 
-    CPUs have no bfloat16 arithmetic for element-wise kernels: in the TensorFlow profiler
-    the bfloat16 LeakyReluGrad took 19 ms of a 107 ms step, 1 ms in float32 with the casts.
+    CPUs have no bfloat16 arithmetic for element-wise kernels. In the TensorFlow profiler
+    this took a bfloat16 step from 107 to 99 ms (LeakyReluGrad 19 -> 1 ms, casts +4 ms).
     """
     return "float32" if config.mixed_precision == "mixed_bfloat16" else _policy(config)
 
