@@ -29,8 +29,8 @@ from trainer.models import build_generator
 
 def checkpoint_samples(config: TrainerConfig, checkpoint: str, count: int) -> np.ndarray:
     """uint8 [count, 28, 28, 1] from a training checkpoint's generator, z from seeds 0..count-1
-    (the same z the Evaluator's `generate` calls use)."""
-    generator = build_generator(config)
+    (the same z the Evaluator's `generate` calls use), computed in float32 as served."""
+    generator = build_generator(dataclasses.replace(config, mixed_precision="float32"))
     tf.train.Checkpoint(generator=generator).restore(checkpoint).expect_partial()
     z = noise_from_seeds(tf.range(count, dtype=tf.int64), config.z_dim)
     return np.concatenate([image_utils.to_uint8(generator(z[i:i + 500], training=False)).numpy()
