@@ -10,9 +10,13 @@ PRESET ?= default
 OUTPUT_DIR ?= runs/local
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+# The image: the public base by default; on a machine without a registry, a local stand-in
+# (BASE_IMAGE=$$(../shared/tools/local-docker-base)).
+BASE_IMAGE ?= python:3.10-slim-bookworm
+IMAGE ?= dcgan-mnist:local
 PIP_VERSION := 26.3
 
-.PHONY: install run test serve bench-serving bench-train bench-quality clean
+.PHONY: install run test serve bench-serving bench-train bench-quality image image-test clean
 
 install: $(VENV)/.installed
 
@@ -45,6 +49,14 @@ bench-train: install
 
 bench-quality: install
 	$(BIN)/python bench/bench_quality.py $(if $(MNIST_DIR),--mnist-dir $(MNIST_DIR)) $(BENCH_ARGS)
+
+# --network host: pip in the build reaches the package index the way this machine does.
+image:
+	docker build --network host --build-arg BASE_IMAGE=$(BASE_IMAGE) -f kfp/Dockerfile -t $(IMAGE) .
+
+# Docker needed; not part of `make test` (the image build alone takes minutes).
+image-test: install image
+	kfp/image_test.sh $(IMAGE) $(BIN)/python
 
 clean:
 	rm -rf $(VENV) runs

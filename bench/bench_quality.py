@@ -120,7 +120,7 @@ def main() -> None:
     trainer_config = dataclasses.replace(config.trainer,
                                          checkpoint_dir=pipeline_def.checkpoint_root(config))
     curves = checkpoint_curves(trainer_config, [os.path.join(transformed, "Split-train", "*")],
-                     outputs[("Trainer.classifier", "Model")].uri,
+                     outputs[(pipeline_def.CLASSIFIER_NODE_ID, "Model")].uri,
                      os.path.join(transformed, "Split-eval", "*"))
     losses = loss_curves(summary["tensorboard_logs"])
     with open(os.path.join(report_dir, "curves.csv"), "w", newline="") as f:

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from components import quality_metrics
 from pipeline import local_runner
+from pipeline import pipeline as pipeline_def
 from components.sample_quality_evaluator import to_unit_range
 from pipeline.config import TrainerConfig, preset
 from trainer import classifier as classifier_lib
@@ -56,7 +57,7 @@ def main() -> None:
     config = preset(args.preset)
     run = local_runner.latest_outputs(
         dataclasses.replace(config, output_dir=os.path.abspath(args.run_output_dir)))
-    classifier_uri = run[("Trainer.classifier", "Model")].uri
+    classifier_uri = run[(pipeline_def.CLASSIFIER_NODE_ID, "Model")].uri
     eval_pattern = os.path.join(run[("Transform", "Examples")].uri, "Split-eval", "*")
     embed_fn = classifier_lib.load_embed_fn(classifier_uri)
     real, _ = load_arrays([eval_pattern], args.samples)

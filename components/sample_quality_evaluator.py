@@ -99,6 +99,8 @@ def write_blessing(blessing: standard_artifacts.ModelBlessing, blessed: bool,
                    model: standard_artifacts.Model) -> None:
     blessing.set_int_custom_property("blessed", int(blessed))
     blessing.set_string_custom_property("current_model", model.uri)
+    # Kubeflow's launcher, unlike LocalDagRunner, does not create output directories.
+    tf.io.gfile.makedirs(blessing.uri)
     with tf.io.gfile.GFile(os.path.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"),
                            "w") as f:
         f.write("")
@@ -152,6 +154,7 @@ def SampleQualityEvaluator(  # pylint: disable=invalid-name
         "seeds": [int(seeds[0]), int(seeds[-1])],
         "gates": config.to_dict()["gates"],
     }
+    tf.io.gfile.makedirs(evaluation.uri)  # As for the blessing.
     with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE), "w") as f:
         json.dump(report, f, indent=2)
     grid = image_utils.tile(tf.constant(samples[:64]))

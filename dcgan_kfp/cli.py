@@ -1,36 +1,42 @@
-"""`dcgan-kfp`: compile the pipeline for Kubeflow, schedule it as a recurring run, or run it once.
+"""`dcgan-kfp`: compile the pipeline for Kubeflow, schedule it as a recurring run, run it once,
+or execute the compiled spec on this machine the way the backend does.
 
     dcgan-kfp compile --pipeline-root gs://BUCKET/dcgan --image IMAGE --output pipeline.yaml
     dcgan-kfp schedule --host https://KFP --cron '0 0 3 * * *' --pipeline-root ... --image ...
     dcgan-kfp run --host https://KFP --pipeline-root ... --image ...
+    dcgan-kfp local-run --pipeline-root runs/kfp-local --mnist-dir DIR [--docker IMAGE]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import sys
 import tempfile
 from typing import Sequence
 
 import kfp
-
+import urllib3
 from kfp_server_api import ApiException
 
-from dcgan_kfp import compiler, scheduler
+from dcgan_kfp import backend_rules, compiler, local_run, scheduler
 from pipeline import pipeline as pipeline_def
 from pipeline.config import PRESETS, preset
 
 
-def _add_compile_options(parser: argparse.ArgumentParser) -> None:
+LOCAL_IMAGE = "dcgan-mnist:local"  # What `make image` tags.
+
+
+def _add_compile_options(parser: argparse.ArgumentParser, image_required: bool = True) -> None:
     parser.add_argument("--pipeline-name", default="dcgan-mnist",
                         help="Kubeflow pipeline name, [a-z0-9][a-z0-9-]* (default: %(default)s)")
     parser.add_argument("--pipeline-root", required=True,
                         help="remote root every component reads and writes (tf.io.gfile: gs://, "
-                             "s3://, hdfs://): outputs, checkpoints, and serving/ by default")
-    parser.add_argument("--image", required=True, help="the container image built from "
-                                                       "kfp/Dockerfile")
+                             "s3://): outputs, checkpoints, and serving/ by default")
+    parser.add_argument("--image", required=image_required,
+                        help="the container image built from kfp/Dockerfile")
     parser.add_argument("--serving-dir", default="",
                         help="push destination base; TF Serving watches <this>/<model name> "
                              "(default: <pipeline-root>/serving)")
@@ -54,6 +60,7 @@ def _add_compile_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--{field.name.replace('_', '-')}",
                             type=type(getattr(defaults, field.name)),
                             default=getattr(defaults, field.name))
+    parser.set_defaults(**{"gpu_type": ""})
 
 
 def _config(args: argparse.Namespace):
@@ -90,10 +97,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True)
     compile_parser = commands.add_parser("compile", help="write the pipeline spec")
     _add_compile_options(compile_parser)
-    compile_parser.add_argument("--output", default="pipeline.json",
-                                help=".yaml: the bare PipelineSpec kfp.Client uploads; "
-                                     ".json: Vertex's PipelineJob (default: %(default)s)")
-    for name, text in (("schedule", "upload and create a recurring run"),
+    compile_parser.add_argument("--output", default="pipeline.yaml",
+                                help=".yaml: the bare PipelineSpec kfp.Client uploads (GPU type "
+                                     f"default {compiler.KUBERNETES_GPU}); .json: Vertex AI's "
+                                     f"PipelineJob (GPU type default {compiler.VERTEX_GPU}) "
+                                     "(default: %(default)s)")
+    for name, text in (("schedule", "upload and create (or replace) the recurring run"),
                        ("run", "upload and start one run")):
         sub = commands.add_parser(name, help=text)
         _add_compile_options(sub)
@@ -108,51 +117,124 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                          help="a runtime parameter NAME=VALUE, repeatable (e.g. mnist_dir=gs://...)")
         if name == "schedule":
             sub.add_argument("--cron", required=True,
-                             help="six fields, seconds first (robfig/cron), e.g. '0 0 3 * * *'")
-            sub.add_argument("--max-concurrency", type=int, default=1)
+                             help="six fields, seconds first (robfig/cron), e.g. '0 0 3 * * *', "
+                                  "or a descriptor: @daily, @every 6h, ...")
+            sub.add_argument("--max-concurrency", type=int, default=1,
+                             help="runs at once, 1-10 (default: %(default)s)")
             sub.add_argument("--catchup", action="store_true",
                              help="backfill missed intervals (default: no catch-up)")
+    local = commands.add_parser("local-run", help="execute the compiled spec here, task by task")
+    _add_compile_options(local, image_required=False)
+    local.add_argument("--spec", help="a compiled .yaml to run (default: compile with the "
+                                      "options above)")
+    local.add_argument("--param", action="append", default=[],
+                       help="a runtime parameter NAME=VALUE, repeatable")
+    local.add_argument("--docker", metavar="IMAGE",
+                       help="run each task in this image (pipeline root and local paths among "
+                            "the parameters mounted at the same path)")
+    local.add_argument("--log-dir", help="where each task's log goes (default: "
+                                         "<pipeline-root>/logs)")
     args = parser.parse_args(argv)
-    if args.command != "compile" and not args.host:
+    if args.command in ("schedule", "run") and not args.host:
         parser.error("--host (or $KF_PIPELINES_ENDPOINT) is required")
     return args
 
 
+def _local_path(path: str) -> str:
+    return path if not path or "://" in path else os.path.abspath(path)
+
+
+def _local_run(args: argparse.Namespace) -> int:
+    output_dir = _local_path(args.pipeline_root.rstrip("/"))
+    args.pipeline_root, args.mnist_dir = output_dir, _local_path(args.mnist_dir)
+    config = _config(args)
+    log_dir = args.log_dir or (os.path.join(output_dir, "logs") if "://" not in output_dir
+                               else os.path.join("runs", "kfp-local", "logs"))
+    if args.spec:
+        spec_path = args.spec
+        params = {compiler.MNIST_DIR_PARAMETER: config.mnist_dir} if config.mnist_dir else {}
+    else:
+        os.makedirs(log_dir, exist_ok=True)
+        spec_path = os.path.join(log_dir, "pipeline.yaml")
+        project_dir = compiler.IMAGE_PROJECT_DIR if args.docker else os.path.dirname(
+            os.path.dirname(os.path.abspath(compiler.__file__)))
+        compiler.compile_pipeline(config, args.docker or args.image or LOCAL_IMAGE, spec_path,
+                                  _resources(args), project_dir=project_dir)
+        params = {}
+        print(f"compiled {spec_path}")
+    spec = compiler.load_spec(spec_path)
+    params.update(local_run.parse_parameters(spec, _params(args.param)))
+    mounts = (output_dir,) if "://" not in output_dir else ()
+    try:
+        results = local_run.run_spec(spec, pipeline_def.pipeline_root(config), log_dir,
+                                     params, args.docker, mounts)
+    except local_run.TaskFailed as err:
+        print(f"dcgan-kfp local-run: {err}\nnothing downstream of {err.task} ran; nothing "
+              "was pushed", file=sys.stderr)
+        return 1
+    destination = local_run.pushed_destination(results)
+    total = sum(r.seconds for r in results.values())
+    print(f"all {len(results)} tasks succeeded in {total:.0f} s; " +
+          (f"pushed {destination}" if destination else
+           "nothing pushed (the Evaluator did not bless the generator)"))
+    return 0
+
+
+def _submit(args: argparse.Namespace) -> int:
+    """`run` and `schedule`: everything that can be refused locally is checked before the
+    API server is contacted."""
+    config, resources = _config(args), _resources(args)
+    if args.command == "schedule":
+        scheduler.validate_cron(args.cron)
+        backend_rules.check_max_concurrency(args.max_concurrency)
+    with tempfile.TemporaryDirectory() as tmp:
+        package = compiler.compile_pipeline(config, args.image,
+                                            os.path.join(tmp, "pipeline.yaml"), resources)
+        spec = compiler.load_spec(package)
+        params = local_run.parse_parameters(spec, _params(args.param))
+        backend_rules.check_run_parameters(spec, params)
+        client = kfp.Client(host=args.host, namespace=args.namespace, existing_token=args.token)
+        root = pipeline_def.pipeline_root(config)
+        if args.command == "schedule":
+            done = scheduler.schedule(client, package, config.pipeline_name, args.experiment,
+                                      args.cron, params, root, args.max_concurrency,
+                                      args.catchup, args.namespace)
+            for old in done.replaced:
+                print(f"replaced (deleted) the previous recurring run {old}")
+            print(f"recurring run {done.run_id} (pipeline {done.pipeline_id}, version "
+                  f"{done.version_id}, experiment {done.experiment_id})\n"
+                  f"{args.host.rstrip('/')}/#/recurringruns/details/{done.run_id}")
+        else:
+            done = scheduler.run_once(client, package, config.pipeline_name, args.experiment,
+                                      params, root, args.namespace)
+            print(f"run {done.run_id} (pipeline {done.pipeline_id}, version "
+                  f"{done.version_id})\n{args.host.rstrip('/')}/#/runs/details/{done.run_id}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # Its retries end in one line below.
     try:
-        config, resources = _config(args), _resources(args)
         if args.command == "compile":
-            path = compiler.compile_pipeline(config, args.image, args.output, resources)
+            path = compiler.compile_pipeline(_config(args), args.image, args.output,
+                                             _resources(args))
             print(f"wrote {path}")
             return 0
-        if args.command == "schedule":
-            scheduler.validate_cron(args.cron)  # Before anything is compiled or sent.
-        client = kfp.Client(host=args.host, namespace=args.namespace, existing_token=args.token)
-        with tempfile.TemporaryDirectory() as tmp:
-            package = compiler.compile_pipeline(config, args.image,
-                                                os.path.join(tmp, "pipeline.yaml"), resources)
-            params = _params(args.param)
-            root = pipeline_def.pipeline_root(config)
-            if args.command == "schedule":
-                done = scheduler.schedule(client, package, config.pipeline_name, args.experiment,
-                                          args.cron, params, root, args.max_concurrency,
-                                          args.catchup, args.namespace)
-                print(f"recurring run {done.run_id} (pipeline {done.pipeline_id}, version "
-                      f"{done.version_id}, experiment {done.experiment_id})\n"
-                      f"{args.host.rstrip('/')}/#/recurringruns/details/{done.run_id}")
-            else:
-                done = scheduler.run_once(client, package, config.pipeline_name, args.experiment,
-                                          params, root, args.namespace)
-                print(f"run {done.run_id} (pipeline {done.pipeline_id}, version "
-                      f"{done.version_id})\n{args.host.rstrip('/')}/#/runs/details/{done.run_id}")
-        return 0
-    except (ValueError, scheduler.CronError) as err:
+        if args.command == "local-run":
+            return _local_run(args)
+        return _submit(args)
+    except ValueError as err:  # Also CronError and BackendRuleError.
         print(f"dcgan-kfp: {err}", file=sys.stderr)
         return 2
     except ApiException as err:
-        print(f"dcgan-kfp: the Kubeflow API refused the request: {err.status} {err.reason}: "
-              f"{err.body}", file=sys.stderr)
+        print(f"dcgan-kfp: the Kubeflow API at {args.host} refused the request: {err.status} "
+              f"{err.reason}: {err.body}", file=sys.stderr)
+        return 1
+    except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as err:
+        reason = str(getattr(err, "reason", None) or err).split(">: ", 1)[-1]  # No object repr.
+        print(f"dcgan-kfp: cannot reach the Kubeflow API at {args.host}: {reason}",
+              file=sys.stderr)
         return 1
 
 

@@ -3,33 +3,49 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
+from typing import Any
 
+import yaml
+from google.cloud.aiplatform_v1.types import accelerator_type
+from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
 from components.mnist_example_gen import MnistExampleGen
+from dcgan_kfp import backend_rules
 from pipeline import pipeline as pipeline_def
 from pipeline.config import PipelineConfig
 
 PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
-GPU_TYPE = "nvidia.com/gpu"  # What the open-source backend puts into the pod's limits.
+# The open-source backend puts the accelerator type into the pod's limits as a Kubernetes
+# resource name (backend/src/v2/driver/driver.go); Vertex AI takes its AcceleratorType enum.
+KUBERNETES_GPU = "nvidia.com/gpu"
+KUBERNETES_RESOURCE = re.compile(r"([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[a-zA-Z0-9]([-a-zA-Z0-9_.]*"
+                                 r"[a-zA-Z0-9])?")
+VERTEX_GPU = "NVIDIA_TESLA_T4"
+VERTEX_GPUS = tuple(t.name for t in accelerator_type.AcceleratorType
+                    if t.name.startswith("NVIDIA_"))
 # Where kfp/Dockerfile installs the project, so the schema path resolves in the container.
 IMAGE_PROJECT_DIR = "/pipeline"
+# The data directory is a runtime parameter: the one input that changes between runs.
+MNIST_DIR_PARAMETER = "mnist_dir"
 
 
 @dataclasses.dataclass(frozen=True)
 class Resources:
-    """CPU (cores) and memory (GB) per component; GPUs for the DCGAN Trainer."""
+    """CPU (cores) and memory (GB) per component; GPUs for the DCGAN Trainer. `gpu_type`
+    empty: the default of the output format (KUBERNETES_GPU for .yaml, VERTEX_GPU for .json)."""
 
     cpu: float = 2.0
     memory_gb: float = 8.0
     trainer_cpu: float = 8.0
     trainer_memory_gb: float = 32.0
     trainer_gpus: int = 1
-    gpu_type: str = GPU_TYPE
+    gpu_type: str = ""
 
     def spec_for(self, node_id: str) -> ResourceSpec:
         if node_id == "Trainer":
@@ -39,6 +55,18 @@ class Resources:
                 spec.accelerator.count = self.trainer_gpus
             return spec
         return ResourceSpec(cpu_limit=self.cpu, memory_limit=self.memory_gb)
+
+    def for_output(self, output_path: str) -> Resources:
+        """The GPU type checked against (or defaulted for) the backend the format is for."""
+        vertex = output_path.endswith(".json")
+        gpu_type = self.gpu_type or (VERTEX_GPU if vertex else KUBERNETES_GPU)
+        if vertex and gpu_type not in VERTEX_GPUS:
+            raise ValueError(f"--gpu-type {gpu_type!r}: Vertex AI (.json) takes one of "
+                             f"{', '.join(VERTEX_GPUS)}")
+        if not vertex and not KUBERNETES_RESOURCE.fullmatch(gpu_type):
+            raise ValueError(f"--gpu-type {gpu_type!r}: the Kubeflow backend (.yaml) takes a "
+                             f"Kubernetes resource name, e.g. {KUBERNETES_GPU}")
+        return dataclasses.replace(self, gpu_type=gpu_type)
 
 
 def validate_name(name: str) -> str:
@@ -51,7 +79,7 @@ def kubeflow_pipeline(config: PipelineConfig, resources: Resources) -> tfx.dsl.P
     """The local DAG, unchanged, with a runtime parameter for the data and per-node resources."""
     validate_name(config.pipeline_name)
     example_gen = MnistExampleGen(mnist_dir=tfx.dsl.experimental.RuntimeParameter(
-        name="mnist_dir", ptype=str, default=config.mnist_dir))
+        name=MNIST_DIR_PARAMETER, ptype=str, default=config.mnist_dir))
     pipeline = pipeline_def.create_pipeline(config, example_gen=example_gen)
     for node in pipeline.components:
         node.with_platform_config(resources.spec_for(node.id))
@@ -59,17 +87,48 @@ def kubeflow_pipeline(config: PipelineConfig, resources: Resources) -> tfx.dsl.P
 
 
 def compile_pipeline(config: PipelineConfig, image: str, output_path: str,
-                     resources: Resources = Resources()) -> str:
+                     resources: Resources = Resources(),
+                     project_dir: str = IMAGE_PROJECT_DIR) -> str:
     """Writes the spec: `.yaml` is the bare PipelineSpec kfp.Client uploads, `.json` the
-    Vertex PipelineJob wrapper. Returns the path."""
+    Vertex PipelineJob wrapper. `project_dir`: where the tasks find the repository (the
+    image's copy by default). Returns the path."""
+    resources = resources.for_output(output_path)
     config = dataclasses.replace(
         config, schema_file=config.schema_file or os.path.join(
-            IMAGE_PROJECT_DIR, "components", "schema", "schema.pbtxt"))
+            project_dir, "components", "schema", "schema.pbtxt"))
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
             default_image=image, use_pipeline_spec_2_1=True),
         output_dir=os.path.dirname(os.path.abspath(output_path)),
         output_filename=os.path.basename(output_path))
     runner.run(kubeflow_pipeline(config, resources))
+    _set_parameter_defaults(output_path, {MNIST_DIR_PARAMETER: config.mnist_dir})
+    backend_rules.check_names(load_spec(output_path))
     return output_path
 
+
+def _set_parameter_defaults(path: str, defaults: dict[str, Any]) -> None:
+    """TFX 1.16 compiles a RuntimeParameter with a type and no default, which the backend
+    refuses for a run that does not pass it (a run from the UI, every recurring run)."""
+    document = _read(path)
+    spec = document.get("pipelineSpec", document)  # .json wraps the spec in a PipelineJob.
+    parameters = spec["root"].get("inputDefinitions", {}).get("parameters", {})
+    for name, value in defaults.items():
+        parameters[name]["defaultValue"] = value
+    with open(path, "w", encoding="utf-8") as f:
+        if path.endswith(".json"):
+            json.dump(document, f, indent=2, sort_keys=True)
+        else:
+            yaml.safe_dump(document, f, sort_keys=True)
+
+
+def _read(path: str) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f) if path.endswith(".json") else yaml.safe_load(f)
+
+
+def load_spec(path: str) -> pipeline_spec_pb2.PipelineSpec:
+    """The PipelineSpec of a compiled `.yaml` (or of a `.json` PipelineJob)."""
+    document = _read(path)
+    return json_format.ParseDict(document.get("pipelineSpec", document),
+                                 pipeline_spec_pb2.PipelineSpec())

@@ -24,6 +24,9 @@ SCHEMA_FILE = os.path.join(os.path.dirname(components.__file__), "schema", "sche
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.run.run_fn"
 CLASSIFIER_RUN_FN = "trainer.classifier.run_fn"
+# Node ids become Kubeflow task names, hence Argo names: letters, digits and '-' only
+# (dcgan_kfp/backend_rules.py).
+CLASSIFIER_NODE_ID = "ClassifierTrainer"
 
 
 def serving_model_dir(config: PipelineConfig) -> str:
@@ -86,7 +89,7 @@ def create_pipeline(
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config={CLASSIFIER_CONFIG_KEY: dataclasses.replace(
             config.classifier, floor_samples=config.evaluator.num_samples).to_dict()},
-    ).with_id("Trainer.classifier")
+    ).with_id(CLASSIFIER_NODE_ID)
     evaluator = SampleQualityEvaluator(
         generator=trainer.outputs["model"],
         classifier=classifier.outputs["model"],

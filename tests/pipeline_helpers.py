@@ -12,7 +12,7 @@ from pipeline import pipeline as pipeline_def
 from pipeline.config import PipelineConfig, preset
 
 NODES = ("MnistExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
-         "DataValidationGate", "Transform", "Trainer", "Trainer.classifier",
+         "DataValidationGate", "Transform", "Trainer", "ClassifierTrainer",
          "SampleQualityEvaluator", "Pusher")
 State = metadata_store_pb2.Execution.State
 

@@ -47,7 +47,8 @@ def test_bad_generator_is_not_blessed_and_not_pushed(e2e, tmp_path, kind):
     keras.utils.set_random_seed(1)
     export_generator(CANDIDATES[kind](), str(tmp_path / "candidate" / "Format-Serving"))
 
-    (classifier,) = [a for a in live_artifacts(e2e["config"], "Model") if "classifier" in a.uri]
+    (classifier,) = [a for a in live_artifacts(e2e["config"], "Model")
+                     if f"/{pipeline_def.CLASSIFIER_NODE_ID}/" in a.uri]
     (transformed,) = [a for a in live_artifacts(e2e["config"], "Examples")
                       if "/Transform/" in a.uri]
     imports = {

@@ -1,4 +1,4 @@
-"""The evaluation classifier (`Trainer.classifier`, run_fn `trainer.classifier.run_fn`).
+"""The evaluation classifier (`ClassifierTrainer`, run_fn `trainer.classifier.run_fn`).
 
 A small MNIST CNN. Its penultimate layer is the feature space of FID, KID and
 precision/recall, its softmax gives the MNIST score and the class histogram.
