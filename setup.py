@@ -20,7 +20,10 @@ setup(
         "tfx[kfp]>=1.16,<1.17",
         # Beam >= 2.70 makes dill optional and tfx-bsl fails to import; the `dill`
         # extra installs it for the 2.6x releases that already made it optional.
-        "apache-beam[gcp,dill]>=2.60,<2.70",
+        # `aws`: Beam's own S3 filesystem (StatisticsGen, Transform) for s3:// pipeline roots.
+        "apache-beam[gcp,dill,aws]>=2.60,<2.70",
+        # s3:// (and hdfs://) for tf.io.gfile; 0.37.1 is the last release for TF 2.16.
+        "tensorflow-io==0.37.1",
         "tensorflow-datasets>=4.9,<5",
         "tensorflow-serving-api>=2.16,<2.17",
         "kfp>=2.5,<3",
@@ -29,10 +32,11 @@ setup(
         "pillow>=10,<13",
         "grpcio>=1.60,<2",
     ],
-    extras_require={"test": ["pytest>=8,<9", "pytest-timeout>=2.3,<3"]},
+    extras_require={"test": ["pytest>=8,<9", "pytest-timeout>=2.3,<3",
+                             "moto[server]>=5,<6"]},  # An S3-compatible server on loopback.
     entry_points={
         "console_scripts": [
-            "dcgan-pipeline=pipeline.local_runner:main",
+            "dcgan-pipeline=pipeline.console:main",
             "dcgan-generate=serving.client:main",
             "dcgan-serve=serving.server:main",
             "dcgan-kfp=dcgan_kfp.cli:main",

@@ -1,10 +1,18 @@
-"""The stock Pusher's executor, made atomic for TF Serving's file-system poller.
+"""The stock Pusher's executor, publishing a version only once it is complete.
 
-The stock executor copies the model file by file into `<base>/<version>/`,
-where a poller can see a half-written version. This one lets the stock
-executor push into a hidden staging directory beside `<base>` and then
-renames the finished version into place (one atomic rename on a POSIX
-filesystem), so `<base>/<version>/` appears complete or not at all.
+The stock executor copies the model file by file into `<base>/<version>/`, where a poller can
+see a half-written version. This one lets the stock executor push into a hidden staging
+directory beside `<base>`, then publishes the finished version:
+
+- on a POSIX filesystem, with one rename: `<base>/<version>/` appears complete or not at all;
+- on an object store (gs://, s3://) there is no atomic rename (tf.io.gfile copies and deletes
+  object by object, in listing order), and TF Serving's poller takes any numeric child of
+  `<base>` as a version as soon as one object exists under it
+  (tensorflow_serving/sources/storage_path/file_system_storage_path_source.cc). So the files
+  are copied with `saved_model.pb` last: a load that finds `saved_model.pb` finds every other
+  file complete, and a load tried earlier fails on the missing `saved_model.pb` alone, which TF
+  Serving retries (`--max_num_load_retries`, default 5, every `--load_retry_interval_micros`,
+  default one minute; model_servers/server.h). `dcgan-serve` waits for `saved_model.pb`.
 """
 
 import os
@@ -42,6 +50,25 @@ class Executor(pusher_executor.Executor):
             return
         version = pushed.get_string_custom_property("pushed_version")
         final = os.path.join(base, version)
-        tf.io.gfile.makedirs(base)
-        tf.io.gfile.rename(os.path.join(staging_dir(base), version), final)
+        publish(os.path.join(staging_dir(base), version), final)
         pushed.set_string_custom_property("pushed_destination", final)
+
+
+SAVED_MODEL_FILE = "saved_model.pb"  # What a SavedModel loader reads first.
+
+
+def is_object_store(path: str) -> bool:
+    return "://" in path
+
+
+def publish(staged: str, final: str) -> None:
+    """Moves a complete version from `staged` to `final` (see the module docstring)."""
+    tf.io.gfile.makedirs(os.path.dirname(final))
+    if not is_object_store(final):
+        tf.io.gfile.rename(staged, final)
+        return
+    files = [os.path.join(root, name) for root, _, names in tf.io.gfile.walk(staged)
+             for name in names]
+    for path in sorted(files, key=lambda p: (os.path.basename(p) == SAVED_MODEL_FILE, p)):
+        tf.io.gfile.copy(path, final + path[len(staged):], overwrite=True)
+    tf.io.gfile.rmtree(staged)

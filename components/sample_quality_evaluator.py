@@ -29,6 +29,8 @@ from trainer import images as image_utils
 from trainer.data import load_arrays
 from trainer.preprocessing import scale_pixels
 
+log = logging.getLogger(__name__)  # dcgan-pipeline shows its lines (pipeline/console.py).
+
 METRICS_FILE = "metrics.json"
 SAMPLES_FILE = "samples.png"
 GENERATE_BATCH = 500
@@ -160,6 +162,6 @@ def SampleQualityEvaluator(  # pylint: disable=invalid-name
     grid = image_utils.tile(tf.constant(samples[:64]))
     image_utils.write_png(grid, os.path.join(evaluation.uri, SAMPLES_FILE))
     write_blessing(blessing, blessed, generator)
-    logging.info("SampleQualityEvaluator: %s (FID %.3f, floor %.3f, MNIST score %.3f)%s",
-                 report["verdict"], metrics["fid"], classifier_record["floor"]["fid"],
-                 metrics["mnist_score"], "".join(f"\n  - {r}" for r in reasons))
+    log.info("SampleQualityEvaluator: %s (FID %.3f, floor %.3f, MNIST score %.3f)%s",
+             report["verdict"], metrics["fid"], classifier_record["floor"]["fid"],
+             metrics["mnist_score"], "".join(f"\n  - {r}" for r in reasons))

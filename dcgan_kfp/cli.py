@@ -21,7 +21,7 @@ import kfp
 import urllib3
 from kfp_server_api import ApiException
 
-from dcgan_kfp import backend_rules, compiler, local_run, scheduler
+from dcgan_kfp import backend_rules, compiler, entrypoint, local_run, scheduler
 from pipeline import pipeline as pipeline_def
 from pipeline.config import PRESETS, preset
 
@@ -146,6 +146,8 @@ def _local_path(path: str) -> str:
 
 def _local_run(args: argparse.Namespace) -> int:
     output_dir = _local_path(args.pipeline_root.rstrip("/"))
+    if "://" in output_dir:  # The executor outputs are read from the object store.
+        entrypoint.register_object_stores()
     args.pipeline_root, args.mnist_dir = output_dir, _local_path(args.mnist_dir)
     config = _config(args)
     log_dir = args.log_dir or (os.path.join(output_dir, "logs") if "://" not in output_dir
@@ -215,6 +217,13 @@ def _submit(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # Its retries end in one line below.
+    code = _main(args)
+    if args.command == "local-run" and "://" in args.pipeline_root:
+        entrypoint.exit_now(code)  # tensorflow-io's s3 filesystem aborts the normal exit.
+    return code
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         if args.command == "compile":
             path = compiler.compile_pipeline(_config(args), args.image, args.output,

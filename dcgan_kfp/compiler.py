@@ -15,7 +15,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
 from components.mnist_example_gen import MnistExampleGen
-from dcgan_kfp import backend_rules
+from dcgan_kfp import backend_rules, entrypoint
 from pipeline import pipeline as pipeline_def
 from pipeline.config import PipelineConfig
 
@@ -102,19 +102,26 @@ def compile_pipeline(config: PipelineConfig, image: str, output_path: str,
         output_dir=os.path.dirname(os.path.abspath(output_path)),
         output_filename=os.path.basename(output_path))
     runner.run(kubeflow_pipeline(config, resources))
-    _set_parameter_defaults(output_path, {MNIST_DIR_PARAMETER: config.mnist_dir})
+    _post_process(output_path, {MNIST_DIR_PARAMETER: config.mnist_dir})
     backend_rules.check_names(load_spec(output_path))
     return output_path
 
 
-def _set_parameter_defaults(path: str, defaults: dict[str, Any]) -> None:
-    """TFX 1.16 compiles a RuntimeParameter with a type and no default, which the backend
-    refuses for a run that does not pass it (a run from the UI, every recurring run)."""
+def _post_process(path: str, defaults: dict[str, Any]) -> None:
+    """What TFX 1.16 cannot write: a default for each runtime parameter (it compiles a type and
+    no default, which the backend refuses for a run that does not pass the parameter: a run
+    from the UI, every recurring run), and the task command (dcgan_kfp/entrypoint.py: TFX's
+    entrypoint with object stores and the task's own exit status)."""
     document = _read(path)
     spec = document.get("pipelineSpec", document)  # .json wraps the spec in a PipelineJob.
     parameters = spec["root"].get("inputDefinitions", {}).get("parameters", {})
     for name, value in defaults.items():
         parameters[name]["defaultValue"] = value
+    for executor in spec["deploymentSpec"]["executors"].values():
+        command = executor["container"]["command"]
+        if command != ["python", "-m", entrypoint.TFX_ENTRYPOINT]:
+            raise ValueError(f"unexpected task command {command}: TFX changed its entrypoint")
+        command[-1] = entrypoint.ENTRYPOINT
     with open(path, "w", encoding="utf-8") as f:
         if path.endswith(".json"):
             json.dump(document, f, indent=2, sort_keys=True)

@@ -1,65 +1,27 @@
-"""`dcgan-pipeline`: runs the pipeline with LocalDagRunner (sqlite metadata, local files).
+"""Runs the pipeline with LocalDagRunner (sqlite metadata, local files) and summarizes the run.
 
-Also `python -m pipeline.local_runner`. At the end it prints, and writes to
-`<output-dir>/run_summary.json`, where the run's outputs are.
+`dcgan-pipeline` (pipeline/console.py, also `python -m pipeline.local_runner`) is the command
+line; `run` writes `<output-dir>/run_summary.json`, where the run's outputs are.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
-import logging
 import os
 import sys
 import time
-from typing import Any, Sequence
+from typing import Any
 
 import tensorflow as tf
 from ml_metadata import metadata_store
 from tfx import v1 as tfx
 
 from pipeline import pipeline as pipeline_def
-from pipeline.config import PRESETS, PipelineConfig, preset
+from pipeline.config import PipelineConfig
 from components.sample_quality_evaluator import METRICS_FILE
 from trainer.train_loop import LOGS_DIR, SAMPLES_DIR
 
 SUMMARY_FILE = "run_summary.json"
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="dcgan-pipeline", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mnist-dir", default=os.environ.get("MNIST_DIR", ""),
-                        help="directory with the four MNIST IDX files (default: $MNIST_DIR; "
-                             "empty: download with tensorflow-datasets)")
-    parser.add_argument("--output-dir", default="runs/local",
-                        help="pipeline root, metadata and serving destination (default: %(default)s)")
-    parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
-    parser.add_argument("--train-steps", type=int, help="override the preset's training steps")
-    parser.add_argument("--batch-size", type=int, help="override the preset's global batch size")
-    parser.add_argument("--conditional", action="store_true",
-                        help="train the class-conditional DCGAN (serving takes a `label`)")
-    parser.add_argument("--strategy", help="override the tf.distribute strategy "
-                                           "(auto, mirrored, multi_worker, tpu, one_device)")
-    parser.add_argument("--mixed-precision", metavar="POLICY",
-                        help="override the precision policy: float32, mixed_bfloat16 (CPUs "
-                             "with AVX512_BF16 or AMX, TPUs), mixed_float16 (GPUs)")
-    return parser.parse_args(argv)
-
-
-def config_from_args(args: argparse.Namespace) -> PipelineConfig:
-    if args.mnist_dir and not os.path.isdir(args.mnist_dir):
-        raise SystemExit(f"dcgan-pipeline: --mnist-dir {args.mnist_dir}: not a directory")
-    overrides = {name: value for name, value in (("train_steps", args.train_steps),
-                                                 ("batch_size", args.batch_size),
-                                                 ("strategy", args.strategy),
-                                                 ("mixed_precision", args.mixed_precision),
-                                                 ("conditional", args.conditional or None))
-                 if value is not None}
-    config = dataclasses.replace(preset(args.preset), mnist_dir=args.mnist_dir,
-                                 output_dir=os.path.abspath(args.output_dir))
-    return config.replace_trainer(**overrides)
 
 
 def latest_outputs(config: PipelineConfig) -> dict[tuple[str, str], Any]:
@@ -126,24 +88,6 @@ def run(config: PipelineConfig) -> dict[str, Any]:
     return summary
 
 
-def show_progress_logs() -> None:
-    """INFO on stderr: every component's start and end, the Trainer's step logs."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger().setLevel(logging.INFO)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    show_progress_logs()
-    config = config_from_args(parse_args(argv))
-    summary = run(config)
-    print(json.dumps(summary, indent=2))
-    reasons = "".join(f"\n  - {reason}" for reason in summary["verdict_reasons"] or [])
-    print(f"Verdict: {summary['verdict']}{reasons}\n"
-          f"Pushed generator: {summary['pushed_model'] if summary['pushed'] else 'nothing pushed'}\n"
-          f"Final sample grid: {summary['final_sample_grid']}\n"
-          f"TensorBoard: tensorboard --logdir {summary['tensorboard_logs']}\n"
-          f"Summary: {os.path.join(config.output_dir, SUMMARY_FILE)}", file=sys.stderr)
-
-
 if __name__ == "__main__":
-    main()
+    from pipeline import console
+    sys.exit(console.main())

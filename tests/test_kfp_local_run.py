@@ -1,5 +1,6 @@
 """`dcgan-kfp local-run`: the smoke preset's compiled spec, executed task by task from the spec's
-own commands (TFX's Kubeflow V2 entrypoint) on the committed MNIST slice."""
+own commands (TFX's Kubeflow V2 entrypoint, wrapped by dcgan_kfp/entrypoint.py) on the
+committed MNIST slice."""
 
 import glob
 import json
@@ -11,7 +12,7 @@ import tensorflow as tf
 
 from dcgan_kfp import cli, compiler, local_run
 
-ENTRYPOINT = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
+ENTRYPOINT = ["python", "-m", "dcgan_kfp.entrypoint"]  # TFX's, with object stores.
 
 
 @pytest.fixture(scope="module")

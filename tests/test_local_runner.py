@@ -5,14 +5,14 @@ import os
 
 import pytest
 
-from pipeline import local_runner
+from pipeline import console
 
 
 def test_overrides_apply_on_top_of_the_preset(tmp_path, mnist_slice):
-    args = local_runner.parse_args(["--mnist-dir", mnist_slice, "--output-dir", str(tmp_path),
+    args = console.parse_args(["--mnist-dir", mnist_slice, "--output-dir", str(tmp_path),
                                     "--preset", "smoke", "--train-steps", "7",
                                     "--batch-size", "16"])
-    config = local_runner.config_from_args(args)
+    config = console.config_from_args(args)
     assert config.trainer.train_steps == 7 and config.trainer.batch_size == 16
     assert config.trainer.generator_filters == (32, 16)  # The rest is the smoke preset's.
     assert config.mnist_dir == mnist_slice and config.output_dir == str(tmp_path)
@@ -20,42 +20,42 @@ def test_overrides_apply_on_top_of_the_preset(tmp_path, mnist_slice):
 
 def test_mnist_dir_defaults_to_the_environment(monkeypatch, mnist_slice):
     monkeypatch.setenv("MNIST_DIR", mnist_slice)
-    assert local_runner.parse_args([]).mnist_dir == mnist_slice
+    assert console.parse_args([]).mnist_dir == mnist_slice
     monkeypatch.delenv("MNIST_DIR")
-    assert local_runner.parse_args([]).mnist_dir == ""  # tensorflow-datasets.
+    assert console.parse_args([]).mnist_dir == ""  # tensorflow-datasets.
 
 
 def test_a_missing_mnist_dir_is_refused_before_anything_runs(tmp_path):
-    args = local_runner.parse_args(["--mnist-dir", str(tmp_path / "nope"),
+    args = console.parse_args(["--mnist-dir", str(tmp_path / "nope"),
                                     "--output-dir", str(tmp_path / "out")])
     with pytest.raises(SystemExit, match="nope: not a directory"):
-        local_runner.config_from_args(args)
+        console.config_from_args(args)
     assert not os.path.exists(tmp_path / "out")
 
 
 def test_unknown_preset_and_strategy_are_refused(tmp_path):
     with pytest.raises(SystemExit):
-        local_runner.parse_args(["--preset", "huge"])
-    args = local_runner.parse_args(["--strategy", "tpu-pod", "--output-dir", str(tmp_path)])
+        console.parse_args(["--preset", "huge"])
+    args = console.parse_args(["--strategy", "tpu-pod", "--output-dir", str(tmp_path)])
     with pytest.raises(ValueError, match="strategy must be one of"):
-        local_runner.config_from_args(args)
+        console.config_from_args(args)
 
 
 def test_precision_flag(tmp_path):
-    args = local_runner.parse_args(["--mixed-precision", "mixed_bfloat16",
+    args = console.parse_args(["--mixed-precision", "mixed_bfloat16",
                                     "--output-dir", str(tmp_path)])
-    assert local_runner.config_from_args(args).trainer.mixed_precision == "mixed_bfloat16"
-    assert local_runner.config_from_args(local_runner.parse_args(
+    assert console.config_from_args(args).trainer.mixed_precision == "mixed_bfloat16"
+    assert console.config_from_args(console.parse_args(
         ["--output-dir", str(tmp_path)])).trainer.mixed_precision == "auto"
-    args = local_runner.parse_args(["--mixed-precision", "bf16", "--output-dir", str(tmp_path)])
+    args = console.parse_args(["--mixed-precision", "bf16", "--output-dir", str(tmp_path)])
     with pytest.raises(ValueError, match="mixed_precision must be one of"):
-        local_runner.config_from_args(args)
+        console.config_from_args(args)
 
 
 def test_conditional_preset_and_flag(tmp_path):
-    by_preset = local_runner.config_from_args(local_runner.parse_args(
+    by_preset = console.config_from_args(console.parse_args(
         ["--preset", "conditional", "--output-dir", str(tmp_path)]))
-    by_flag = local_runner.config_from_args(local_runner.parse_args(
+    by_flag = console.config_from_args(console.parse_args(
         ["--conditional", "--output-dir", str(tmp_path)]))
     assert by_flag.trainer.conditional and by_preset.trainer.conditional
     # The preset is the flag on `default` with the budget that reaches 98% accuracy (README).

@@ -22,6 +22,8 @@ from pipeline.config import ClassifierConfig
 from trainer import features
 from trainer.data import load_arrays, transformed_examples
 
+log = logging.getLogger(__name__)  # dcgan-pipeline shows its lines (pipeline/console.py).
+
 CLASSIFIER_CONFIG_KEY = "classifier"
 FEATURES_LAYER = "features"
 METRICS_FILE = "classifier_metrics.json"  # In the Model artifact: accuracy and the floor.
@@ -84,7 +86,7 @@ def run_fn(fn_args: FnArgs) -> None:
                        metrics=["accuracy"])
     classifier.fit(train, epochs=config.epochs, validation_data=evaluation, verbose=2)
     _, accuracy = classifier.evaluate(evaluation, verbose=0)
-    logging.info("classifier eval accuracy %.4f", accuracy)
+    log.info("classifier eval accuracy %.4f", accuracy)
 
     module = ClassifierModule(classifier)
     tf.saved_model.save(module, fn_args.serving_model_dir, signatures={"embed": module.embed})

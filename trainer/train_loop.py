@@ -14,6 +14,8 @@ from trainer import features
 from trainer import images as image_utils
 from trainer.gan import DCGAN
 
+log = logging.getLogger(__name__)  # dcgan-pipeline shows its lines (pipeline/console.py).
+
 GRID_SAMPLES = 64  # An 8x8 grid.
 SAMPLES_DIR = "samples"
 LOGS_DIR = "logs"
@@ -64,7 +66,7 @@ class Checkpoints:
             return 0
         self.checkpoint.restore(latest).assert_existing_objects_matched()
         step = int(self.checkpoint.step.numpy())
-        logging.info("resumed from checkpoint %s at step %d", latest, step)
+        log.info("resumed from checkpoint %s at step %d", latest, step)
         return step
 
     def save(self, step: int) -> None:
@@ -83,7 +85,7 @@ def train(gan: DCGAN, dataset: tf.data.Dataset, run_dir: str, checkpoint_dir: st
                    if checkpoint_dir else None)
     start = checkpoints.restore() if checkpoints else 0
     if start >= config.train_steps:
-        logging.info("already trained to step %d of %d", start, config.train_steps)
+        log.info("already trained to step %d of %d", start, config.train_steps)
         return {}
     # BackupAndRestore semantics: the batches of the steps already trained are skipped, so a
     # resumed run trains on the images and noise an uninterrupted run would have used.
@@ -109,9 +111,11 @@ def train(gan: DCGAN, dataset: tf.data.Dataset, run_dir: str, checkpoint_dir: st
             if step % config.log_every_steps == 0 or last:
                 elapsed = time.perf_counter() - started
                 rate = (step - started_step) * config.batch_size / max(elapsed, 1e-9)
-                logging.info("step %d/%d d_loss %.4f g_loss %.4f D(x) %.3f D(G(z)) %.3f "
-                             "%.0f images/s", step, config.train_steps, metrics["d_loss"],
-                             metrics["g_loss"], metrics["d_real"], metrics["d_fake"], rate)
+                left = (config.train_steps - step) * config.batch_size / max(rate, 1e-9)
+                log.info("step %d/%d d_loss %.4f g_loss %.4f D(x) %.3f D(G(z)) %.3f "
+                         "%.0f images/s, %.0f s left", step, config.train_steps,
+                         metrics["d_loss"], metrics["g_loss"], metrics["d_real"],
+                         metrics["d_fake"], rate, left)
                 started, started_step = time.perf_counter(), step
             if chief and (step % config.sample_every_steps == 0 or last):
                 save_grid(gan, z, step, run_dir)

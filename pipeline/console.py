@@ -1,0 +1,201 @@
+"""`dcgan-pipeline`: the local pipeline, with a terminal a person reads.
+
+The terminal gets one line per component when it starts and when it ends (its duration, or
+CACHED), the Trainer's progress every tenth of its steps (images/s, time left), the Evaluator's
+numbers beside their floor, where everything is, and the verdict last. Everything else (TFX's
+protobuf dumps, absl, TensorFlow's C++ start-up lines, Beam) goes to a log file under the output
+directory, whose path is printed. `--verbose` shows everything on the terminal.
+
+This module imports nothing heavy before the output is redirected, so TensorFlow's start-up
+lines land in the log file too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import logging
+import os
+import sys
+import time
+from typing import Any, Sequence, TextIO
+
+from absl import logging as absl_logging
+
+from pipeline.config import PRESETS, PipelineConfig, preset
+
+LOG_DIR = "logs"
+PROGRESS_LOGGERS = ("trainer.train_loop", "trainer.classifier",
+                    "components.sample_quality_evaluator")
+TRAINER_PROGRESS_LINES = 10  # At most this many training lines on the terminal.
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="dcgan-pipeline", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mnist-dir", default=os.environ.get("MNIST_DIR", ""),
+                        help="directory with the four MNIST IDX files (default: $MNIST_DIR; "
+                             "empty: download with tensorflow-datasets)")
+    parser.add_argument("--output-dir", default="runs/local",
+                        help="pipeline root, metadata and serving destination (default: %(default)s)")
+    parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
+    parser.add_argument("--train-steps", type=int, help="override the preset's training steps")
+    parser.add_argument("--batch-size", type=int, help="override the preset's global batch size")
+    parser.add_argument("--conditional", action="store_true",
+                        help="train the class-conditional DCGAN (serving takes a `label`)")
+    parser.add_argument("--strategy", help="override the tf.distribute strategy "
+                                           "(auto, mirrored, multi_worker, tpu, one_device)")
+    parser.add_argument("--mixed-precision", metavar="POLICY",
+                        help="override the precision policy: float32, mixed_bfloat16 (CPUs "
+                             "with AVX512_BF16 or AMX, TPUs), mixed_float16 (GPUs)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="everything on the terminal (TFX, absl, TensorFlow), tracebacks too")
+    return parser.parse_args(argv)
+
+
+def config_from_args(args: argparse.Namespace) -> PipelineConfig:
+    if args.mnist_dir and not os.path.isdir(args.mnist_dir):
+        raise SystemExit(f"dcgan-pipeline: --mnist-dir {args.mnist_dir}: not a directory")
+    overrides = {name: value for name, value in (("train_steps", args.train_steps),
+                                                 ("batch_size", args.batch_size),
+                                                 ("strategy", args.strategy),
+                                                 ("mixed_precision", args.mixed_precision),
+                                                 ("conditional", args.conditional or None))
+                 if value is not None}
+    config = dataclasses.replace(preset(args.preset), mnist_dir=args.mnist_dir,
+                                 output_dir=os.path.abspath(args.output_dir))
+    return config.replace_trainer(**overrides)
+
+
+class Progress(logging.Handler):
+    """Turns the log records a person wants into terminal lines."""
+
+    def __init__(self, terminal: TextIO):
+        super().__init__(logging.INFO)
+        self.terminal = terminal
+        self.component: str | None = None
+        self.started = 0.0
+        self.cached = False
+        self.train_tenths = -1
+
+    def say(self, text: str) -> None:
+        self.terminal.write(text + "\n")
+        self.terminal.flush()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg == "Component %s is running.":  # tfx/orchestration/local/local_dag_runner.py
+            self.component, self.started, self.cached = record.args[0], time.perf_counter(), False
+            self.say(f"{self.component:<24} running")
+        elif record.msg == "Component %s is finished.":
+            seconds = time.perf_counter() - self.started
+            self.say(f"{record.args[0]:<24} " + ("CACHED" if self.cached else
+                                                  f"done in {seconds:.0f} s"))
+            self.component = None
+        elif record.msg == "A cached execution %d is used.":  # tfx/orchestration/portable/launcher.py
+            self.cached = True
+        elif record.name in PROGRESS_LOGGERS:
+            self.progress(record)
+
+    def progress(self, record: logging.LogRecord) -> None:
+        if record.msg.startswith("step %d/%d"):
+            step, total = record.args[0], record.args[1]
+            tenths = step * TRAINER_PROGRESS_LINES // total
+            if tenths == self.train_tenths:
+                return
+            self.train_tenths = tenths
+        self.say("  " + record.getMessage())
+
+
+def open_log(output_dir: str) -> str:
+    log_dir = os.path.join(output_dir, LOG_DIR)
+    os.makedirs(log_dir, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return os.path.join(log_dir, f"dcgan-pipeline-{stamp}.log")
+
+
+def redirect_output(log_path: str) -> TextIO:
+    """Points file descriptors 1 and 2 (Python, absl, TensorFlow's C++ logging, Beam) at the
+    log file; returns a stream to the terminal."""
+    terminal = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    return terminal
+
+
+def innermost_error(error: BaseException) -> BaseException:
+    """TFX wraps a component's exception; the innermost one says what is wrong."""
+    while error.__cause__ is not None or (error.__context__ is not None
+                                          and not error.__suppress_context__):
+        error = error.__cause__ or error.__context__
+    return error
+
+
+def summary_lines(summary: dict[str, Any], config: PipelineConfig, log_path: str) -> list[str]:
+    from pipeline import local_runner  # pylint: disable=import-outside-toplevel
+    metrics, floor = summary["quality_metrics"] or {}, summary["real_data_floor"] or {}
+    lines = []
+    if metrics:
+        lines.append(f"FID {metrics['fid']:.2f} (real-data floor {floor.get('fid', 0):.2f}), "
+                     f"MNIST score {metrics['mnist_score']:.2f} (floor "
+                     f"{floor.get('mnist_score', 0):.2f}), classes {metrics['classes_covered']}, "
+                     f"shares {metrics['min_class_share']:.1%}-{metrics['max_class_share']:.1%}")
+    lines += [
+        f"pushed generator:  {summary['pushed_model'] if summary['pushed'] else 'nothing pushed'}",
+        f"final sample grid: {summary['final_sample_grid']}",
+        f"TensorBoard:       tensorboard --logdir {summary['tensorboard_logs']}",
+        f"run summary:       {os.path.join(config.output_dir, local_runner.SUMMARY_FILE)}",
+        f"full log:          {log_path}",
+        f"wall time {summary['wall_time_s']:.0f} s",
+        "Verdict: " + f"{summary['verdict']}" + "".join(
+            f"\n  - {reason}" for reason in summary["verdict_reasons"] or []),
+    ]
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    output_dir = os.path.abspath(args.output_dir)
+    try:
+        config = config_from_args(args)  # Bad settings: refused before anything runs.
+        os.makedirs(output_dir, exist_ok=True)
+    except ValueError as err:
+        print(f"dcgan-pipeline: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"dcgan-pipeline: --output-dir {args.output_dir}: {err.strerror}", file=sys.stderr)
+        return 2
+    log_path = open_log(output_dir)
+    terminal = sys.stdout if args.verbose else redirect_output(log_path)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger().setLevel(logging.INFO)
+    # TFX logs through absl; TensorFlow's SavedModel export silences absl for a moment and then
+    # restores absl's own verbosity setting (WARNING unless set), which would hide the rest.
+    absl_logging.set_verbosity(absl_logging.INFO)
+    progress = Progress(terminal)
+    if not args.verbose:
+        logging.getLogger().addHandler(progress)
+    progress.say(f"dcgan-pipeline: preset {args.preset}, output {output_dir}\n"
+                 f"full log: {log_path}")
+    from pipeline import local_runner  # pylint: disable=import-outside-toplevel
+    try:
+        summary = local_runner.run(config)
+    except Exception as error:  # pylint: disable=broad-except
+        if args.verbose:
+            raise
+        cause = innermost_error(error)
+        logging.exception("the run failed")  # The traceback, in the log file.
+        progress.say(f"{progress.component or 'the pipeline'} FAILED: {cause}\n"
+                     f"full log (with the traceback): {log_path}")
+        return 1
+    for line in summary_lines(summary, config, log_path):
+        progress.say(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
