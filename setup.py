@@ -12,7 +12,7 @@ setup(
     description="A TFX pipeline that trains a DCGAN on MNIST and ships it to TF Serving.",
     python_requires=">=3.10,<3.11",
     packages=find_packages(include=["pipeline", "components", "trainer", "serving", "dcgan_kfp"]),
-    package_data={"components": ["schema/*.pbtxt"]},
+    package_data={"components": ["schema/*.pbtxt"], "serving": ["config/*"]},
     install_requires=[
         "tensorflow>=2.16,<2.17",
         # Keras >= 3.5 breaks custom training loops under MirroredStrategy on TF 2.16.

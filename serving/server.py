@@ -22,10 +22,11 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
 
+from serving import limits
 from serving.model_store import LoadedVersion, ModelStore
 
 DEFAULT_SIGNATURE = "serving_default"
-DEFAULT_MAX_BATCH = 1024
+DEFAULT_MAX_BATCH = limits.MAX_BATCH_SIZE  # TF Serving's, from batching_parameters.txt.
 
 
 class RequestError(Exception):
@@ -189,7 +190,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="<serving dir>/<model name>, holding numeric version directories")
     parser.add_argument("--model-name", required=True)
     parser.add_argument("--port", type=int, default=8500)
-    parser.add_argument("--max-batch-size", type=int, default=DEFAULT_MAX_BATCH)
+    parser.add_argument("--max-batch-size", type=int, default=DEFAULT_MAX_BATCH,
+                        help="rows per request, as TF Serving's batching config "
+                             "(default: %(default)s, serving/config/batching_parameters.txt)")
     parser.add_argument("--poll-seconds", type=float, default=1.0,
                         help="how often to look for a new version (TF Serving's "
                              "--file_system_poll_wait_seconds)")

@@ -109,7 +109,7 @@ def test_grpc_serves_each_digit_and_refuses_a_bad_label(tmp_path, capsys):
             assert all(images.shape == (3, 28, 28, 1) and images.dtype == np.uint8
                        for images in per_digit)
             assert len({images.tobytes() for images in per_digit}) == 10, signature
-        bad = client_lib.build_request("cond", 2, seed=0, labels=[3, 12])
+        bad = client_lib.build_request("cond", 2, seed=0, z_dim=CONFIG.z_dim, labels=[3, 12])
         with pytest.raises(grpc.RpcError) as raised:
             client.stub.Predict(bad, timeout=30)
         assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT

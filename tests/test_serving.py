@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import os
+import re
 import threading
 
 import grpc
@@ -14,6 +15,8 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 
 from pipeline.config import TrainerConfig
 from serving import client as client_lib
+from serving import limits
+from serving import server as server_lib
 from serving.model_store import ModelStore
 from serving.server import serve
 from trainer.export import export_generator
@@ -48,7 +51,8 @@ def server(tmp_path_factory):
 
 
 def request(signature="serving_default", count=3, model=MODEL, **inputs):
-    req = client_lib.build_request(model, count, seed=5, signature=signature)
+    req = client_lib.build_request(model, count, seed=5, z_dim=TrainerConfig().z_dim,
+                                   signature=signature)
     for name, value in inputs.items():
         req.inputs.pop("z", None)
         req.inputs.pop("seed", None)
@@ -139,6 +143,32 @@ def test_cli_writes_a_grid_and_reports_errors(server, tmp_path, capsys):
     assert "unreachable" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         client_lib.main(["--count", "0", "--out", str(grid)])
+
+
+def test_one_batching_limit_for_tf_serving_dcgan_serve_and_the_client():
+    assert limits.max_batch_size(limits.BATCHING_PARAMETERS) == MAX_BATCH  # TF Serving's file.
+    assert server_lib.DEFAULT_MAX_BATCH == MAX_BATCH
+    assert client_lib.parse_args(["--out", "grid.png"]).max_batch == MAX_BATCH
+    with open(os.path.join(os.path.dirname(__file__), os.pardir, "Makefile")) as f:
+        (serve_recipe,) = re.findall(r"^serve: .*\n\t(.*)$", f.read(), re.M)
+    assert "--max-batch-size" not in serve_recipe  # make serve takes dcgan-serve's default.
+
+
+def test_a_count_above_the_limit_is_split_into_requests(server, tmp_path, capsys):
+    client = client_lib.GeneratorClient(f"127.0.0.1:{server['port']}")
+    try:
+        images, versions = client.generate(MODEL, 2 * MAX_BATCH + 1, seed=7, signature="generate")
+        assert images.shape == (2 * MAX_BATCH + 1, 28, 28, 1) and len(versions) == 3
+        last, _ = client.generate(MODEL, 1, seed=7 + 2 * MAX_BATCH, signature="generate")
+        np.testing.assert_array_equal(images[-1], last[0])  # Seeds run on across requests.
+        by_z, _ = client.generate(MODEL, MAX_BATCH + 5, seed=3)  # z's size from the metadata.
+        assert by_z.shape[0] == MAX_BATCH + 5
+    finally:
+        client.close()
+    assert client_lib.main(["--server", f"127.0.0.1:{server['port']}", "--count", "100",
+                            "--out", str(tmp_path / "grid.png")]) == 0
+    assert re.search(r"100 digits from dcgan_mnist version \d+ in 2 request\(s\)",
+                     capsys.readouterr().out)
 
 
 def test_load_with_a_new_version_pushed_mid_run(server):
