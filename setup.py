@@ -37,9 +37,9 @@ setup(
     entry_points={
         "console_scripts": [
             "dcgan-pipeline=pipeline.console:main",
-            "dcgan-generate=serving.client:main",
-            "dcgan-serve=serving.server:main",
-            "dcgan-kfp=dcgan_kfp.cli:main",
+            "dcgan-generate=serving.cli:generate",
+            "dcgan-serve=serving.cli:serve",
+            "dcgan-kfp=dcgan_kfp.console:main",
         ],
     },
 )

@@ -216,7 +216,8 @@ def _submit(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.getLogger("urllib3").setLevel(logging.ERROR)  # Its retries end in one line below.
+    # urllib3's retries end in one line below (kfp_server_api resets the `urllib3` logger).
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     code = _main(args)
     if args.command == "local-run" and "://" in args.pipeline_root:
         entrypoint.exit_now(code)  # tensorflow-io's s3 filesystem aborts the normal exit.

@@ -17,6 +17,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow.python.saved_model import loader_impl
 from tensorflow_serving.apis import prediction_log_pb2
+from tensorflow_serving.apis.get_model_status_pb2 import ModelVersionStatus
 
 from trainer.export import WARMUP_FILE
 
@@ -62,6 +63,15 @@ def load_version(base_path: str, version: int) -> LoadedVersion:
     return loaded
 
 
+@dataclasses.dataclass(frozen=True)
+class VersionState:
+    """What TF Serving's ServableStateMonitor keeps per version: its state (a
+    ModelVersionStatus.State value) and, for a failed load, the error."""
+
+    state: int
+    error: str = ""
+
+
 class ModelStore:
     """The currently served version of one model, refreshed by a polling thread."""
 
@@ -71,6 +81,7 @@ class ModelStore:
         self.poll_seconds = poll_seconds
         self._current: LoadedVersion | None = None
         self._broken: set[int] = set()  # Versions that failed to load are not retried.
+        self.states: dict[int, VersionState] = {}  # Every version this store has handled.
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name=f"poll-{name}", daemon=True)
 
@@ -83,13 +94,18 @@ class ModelStore:
         versions = [v for v in available_versions(self.base_path) if v not in self._broken]
         if not versions or (self._current and versions[-1] <= self._current.version):
             return
+        self.states[versions[-1]] = VersionState(ModelVersionStatus.LOADING)
         try:
             loaded = load_version(self.base_path, versions[-1])
-        except Exception:  # pylint: disable=broad-except
+        except Exception as error:  # pylint: disable=broad-except
             self._broken.add(versions[-1])
+            self.states[versions[-1]] = VersionState(ModelVersionStatus.END, str(error))
             logging.exception("could not load %s version %d; still serving %s", self.name,
                               versions[-1], self._current and self._current.version)
             return
+        if self._current:  # Unloaded once the new version serves: END, as TF Serving reports.
+            self.states[self._current.version] = VersionState(ModelVersionStatus.END)
+        self.states[loaded.version] = VersionState(ModelVersionStatus.AVAILABLE)
         self._current = loaded
         logging.info("serving %s version %d from %s", self.name, loaded.version, loaded.path)
 

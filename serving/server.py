@@ -18,6 +18,8 @@ from typing import Sequence
 import grpc
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import error_codes_pb2
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_pb2,
                                      model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
@@ -39,6 +41,8 @@ class RequestError(Exception):
 
 def _servable(store: ModelStore, spec: model_pb2.ModelSpec) -> LoadedVersion:
     """The version a ModelSpec asks for, or TF Serving's NOT_FOUND."""
+    if not spec.name:  # model_servers/server_core.cc
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "ModelSpec has no name specified.")
     current = store.current if spec.name == store.name else None
     if spec.HasField("version"):
         if current is None or current.version != spec.version.value:
@@ -54,12 +58,17 @@ def _servable(store: ModelStore, spec: model_pb2.ModelSpec) -> LoadedVersion:
     return current
 
 
-def _check_input(name: str, value: np.ndarray, info, max_batch: int) -> None:
+def _type_name(dtype) -> str:
+    """TensorFlow's DataTypeString: float, double, int64, ..."""
+    return types_pb2.DataType.Name(tf.dtypes.as_dtype(dtype).as_datatype_enum)[3:].lower()
+
+
+def _check_input(name: str, index: int, value: np.ndarray, info, max_batch: int) -> None:
     expected = tf.dtypes.as_dtype(info.dtype)
-    if tf.dtypes.as_dtype(value.dtype) != expected:
+    if tf.dtypes.as_dtype(value.dtype) != expected:  # The session's feed check.
         raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
-                           f"Expects arg '{name}' to be {expected.name} but "
-                           f"{tf.dtypes.as_dtype(value.dtype).name} is provided")
+                           f"Expects arg[{index}] to be {_type_name(expected)} but "
+                           f"{_type_name(value.dtype)} is provided")
     shape = tf.TensorShape(None if info.tensor_shape.unknown_rank else
                            [d.size if d.size >= 0 else None for d in info.tensor_shape.dim])
     if not shape.is_compatible_with(value.shape):
@@ -77,24 +86,33 @@ def predict(store: ModelStore, request: predict_pb2.PredictRequest,
     """Runs one PredictRequest the way TF Serving would, or raises RequestError."""
     served = _servable(store, request.model_spec)
     name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-    if name not in served.signatures:
-        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
-                           f"Serving signature name: \"{name}\" not found in signature def")
+    if name not in served.signatures:  # servables/tensorflow/predict_util.cc, as all below.
+        raise RequestError(grpc.StatusCode.FAILED_PRECONDITION,
+                           f"Serving signature key \"{name}\" not found.")
     signature_def = served.signature_defs[name]
-    expected, given = set(signature_def.inputs), set(request.inputs)
-    if given != expected:
-        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
-                           f"input tensor alias not found in signature: "
-                           f"{', '.join(sorted(given - expected)) or '(none)'}; missing: "
-                           f"{', '.join(sorted(expected - given)) or '(none)'}. Inputs expected "
-                           f"to be in the set {{{', '.join(sorted(expected))}}}.")
+    expected, given = sorted(signature_def.inputs), sorted(request.inputs)
+    if len(given) != len(expected):
+        def names(keys):
+            return "{" + ",".join(keys) + "}"
+        raise RequestError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"input size does not match signature: {len(given)}!={len(expected)} "
+            f"len({names(given)}) != len({names(expected)}). Sent extra: "
+            f"{names(sorted(set(given) - set(expected)))}. Missing but required: "
+            f"{names(sorted(set(expected) - set(given)))}.")
+    for key in given:
+        if key not in signature_def.inputs:
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                               f"input tensor alias not found in signature: {key}. Inputs "
+                               f"expected to be in the set {{{','.join(expected)}}}.")
     inputs = {}
-    for key, proto in request.inputs.items():
+    for index, key in enumerate(expected):
         try:
-            value = tf.make_ndarray(proto)
+            value = tf.make_ndarray(request.inputs[key])
         except (TypeError, ValueError) as err:
-            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"input '{key}': {err}") from err
-        _check_input(key, value, signature_def.inputs[key], max_batch)
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                               f"tensor parsing error: {key}") from err
+        _check_input(key, index, value, signature_def.inputs[key], max_batch)
         inputs[key] = tf.constant(value)
     outputs = set(request.output_filter) or set(signature_def.outputs)
     unknown = outputs - set(signature_def.outputs)
@@ -132,11 +150,26 @@ def model_metadata(store: ModelStore, request: get_model_metadata_pb2.GetModelMe
 
 def model_status(store: ModelStore, request: get_model_status_pb2.GetModelStatusRequest
                  ) -> get_model_status_pb2.GetModelStatusResponse:
-    served = _servable(store, request.model_spec)
+    """Every version the store has handled, newest first, with its state (END after a swap or
+    a failed load), as model_servers/get_model_status_impl.cc answers."""
+    if not request.HasField("model_spec"):
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
+    spec = request.model_spec
+    states = dict(store.states) if spec.name == store.name else {}
+    if spec.HasField("version"):
+        if spec.version.value not in states:
+            raise RequestError(grpc.StatusCode.NOT_FOUND, f"Could not find version "
+                               f"{spec.version.value} of model {spec.name}")
+        states = {spec.version.value: states[spec.version.value]}
+    elif not states:
+        raise RequestError(grpc.StatusCode.NOT_FOUND,
+                           f"Could not find any versions of model {spec.name}")
     response = get_model_status_pb2.GetModelStatusResponse()
-    status = response.model_version_status.add()
-    status.version = served.version
-    status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+    for version in sorted(states, reverse=True):
+        status = response.model_version_status.add(version=version, state=states[version].state)
+        if states[version].error:
+            status.status.error_code = error_codes_pb2.UNKNOWN
+            status.status.error_message = states[version].error
     return response
 
 

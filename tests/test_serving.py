@@ -86,11 +86,26 @@ def test_output_filter_is_honoured(server):
     assert set(response.outputs) == {"png"}
 
 
+def extra_input():
+    req = request(count=2)
+    req.inputs["seed"].CopyFrom(tf.make_tensor_proto(np.arange(2, dtype=np.int64)))
+    return req
+
+
+# TF Serving 2.16's codes and texts (serving/README.md cites the source of each).
 @pytest.mark.parametrize("make_request, code, message", [
-    (lambda: request(z=np.zeros([2, 100], np.float64)), "INVALID_ARGUMENT", "to be float"),
+    (lambda: request(z=np.zeros([2, 100], np.float64)), "INVALID_ARGUMENT",
+     "Expects arg[0] to be float but double is provided"),
     (lambda: request(z=np.zeros([2, 99], np.float32)), "INVALID_ARGUMENT", "has shape [2, 99]"),
-    (lambda: request(z=None), "INVALID_ARGUMENT", "missing: z"),
-    (lambda: request("classify"), "INVALID_ARGUMENT", '"classify" not found'),
+    (lambda: request(z=None), "INVALID_ARGUMENT", "input size does not match signature: 0!=1 "
+     "len({}) != len({z}). Sent extra: {}. Missing but required: {z}."),
+    (extra_input, "INVALID_ARGUMENT", "input size does not match signature: 2!=1 "
+     "len({seed,z}) != len({z}). Sent extra: {seed}. Missing but required: {}."),
+    (lambda: request(x=np.zeros([2, 100], np.float32)), "INVALID_ARGUMENT",
+     "input tensor alias not found in signature: x. Inputs expected to be in the set {z}."),
+    (lambda: request("classify"), "FAILED_PRECONDITION",
+     'Serving signature key "classify" not found.'),
+    (lambda: request(model=""), "INVALID_ARGUMENT", "ModelSpec has no name specified."),
     (lambda: request(model="nope"), "NOT_FOUND", "Servable not found for request: Latest(nope)"),
     (lambda: request(count=MAX_BATCH + 1), "INVALID_ARGUMENT",
      f"Task size {MAX_BATCH + 1} is larger than maximum input batch size {MAX_BATCH}"),
@@ -100,7 +115,7 @@ def test_malformed_requests_get_tf_serving_errors_and_the_server_keeps_serving(
     with pytest.raises(grpc.RpcError) as raised:
         server["predict"].Predict(make_request(), timeout=30)
     assert raised.value.code() == getattr(grpc.StatusCode, code)
-    assert message in raised.value.details()
+    assert message in raised.value.details(), raised.value.details()
     assert images_of(server["predict"].Predict(request(count=1), timeout=30)).shape[0] == 1
 
 
@@ -202,3 +217,39 @@ def test_load_with_a_new_version_pushed_mid_run(server):
     assert ordered[-50:] == [2] * 50 and first_new > 0
     response = server["predict"].Predict(request(count=1), timeout=30)
     assert response.model_spec.version.value == 2
+    # GetModelStatus lists both versions, newest first; the replaced one has ended.
+    status_req = get_model_status_pb2.GetModelStatusRequest()
+    status_req.model_spec.name = MODEL
+    statuses = server["models"].GetModelStatus(status_req, timeout=30).model_version_status
+    State = get_model_status_pb2.ModelVersionStatus
+    assert [(s.version, s.state) for s in statuses] == [(2, State.AVAILABLE), (1, State.END)]
+
+
+@pytest.mark.parametrize("name, version, message", [
+    ("nope", None, "Could not find any versions of model nope"),
+    (MODEL, 99, f"Could not find version 99 of model {MODEL}"),
+])
+def test_model_status_not_found_as_tf_serving_says_it(server, name, version, message):
+    status_req = get_model_status_pb2.GetModelStatusRequest()
+    status_req.model_spec.name = name
+    if version is not None:
+        status_req.model_spec.version.value = version
+    with pytest.raises(grpc.RpcError) as raised:
+        server["models"].GetModelStatus(status_req, timeout=30)
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    assert raised.value.details() == message
+
+
+def test_a_version_that_fails_to_load_is_reported_ended_with_its_error(server):
+    broken = os.path.join(server["base"], "3")
+    os.makedirs(broken)
+    with open(os.path.join(broken, "saved_model.pb"), "wb") as f:
+        f.write(b"not a SavedModel")
+    server["store"].refresh()
+    status_req = get_model_status_pb2.GetModelStatusRequest()
+    status_req.model_spec.name = MODEL
+    statuses = server["models"].GetModelStatus(status_req, timeout=30).model_version_status
+    State = get_model_status_pb2.ModelVersionStatus
+    assert [(s.version, s.state) for s in statuses][0] == (3, State.END)
+    assert statuses[0].status.error_message and statuses[0].status.error_code != 0
+    assert server["store"].current.version != 3  # The previous version still serves.

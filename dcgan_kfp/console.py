@@ -1,0 +1,9 @@
+"""The console entry point `dcgan-kfp`, quiet at start-up (serving/cli.py says why)."""
+
+from serving.cli import quiet_startup
+
+
+def main() -> int:
+    quiet_startup("3")  # Compiling and submitting run no TensorFlow computation.
+    from dcgan_kfp import cli  # pylint: disable=import-outside-toplevel
+    return cli.main()
