@@ -144,7 +144,11 @@ def executor_input(spec: pipeline_spec_pb2.PipelineSpec, task_name: str, task_ro
     return result
 
 
-def _container(spec: pipeline_spec_pb2.PipelineSpec, task_name: str):
+ContainerSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec
+
+
+def task_container(spec: pipeline_spec_pb2.PipelineSpec, task_name: str) -> ContainerSpec:
+    """The image, command and arguments the spec gives the task."""
     deployment = json_format.ParseDict(
         json_format.MessageToDict(spec.deployment_spec),
         pipeline_spec_pb2.PipelineDeploymentConfig())
@@ -189,7 +193,7 @@ def run_spec(spec: pipeline_spec_pb2.PipelineSpec, pipeline_root: str, log_dir: 
         task_root = f"{run_root}/{task_name}"
         inputs = executor_input(spec, task_name, task_root, run_values, done)
         component = spec.components[spec.root.dag.tasks[task_name].component_ref.name]
-        container = _container(spec, task_name)
+        container = task_container(spec, task_name)
         command = placeholder_utils.replace_placeholders(
             full_command=[*container.command, *container.args],
             executor_input_dict=executor_input_utils.executor_input_to_dict(inputs, component),

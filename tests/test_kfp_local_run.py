@@ -34,7 +34,7 @@ def test_every_task_ran_from_the_specs_own_command(local):
     assert {r["task"] for r in record} == set(spec.root.dag.tasks)
     for entry in record:
         assert entry["returncode"] == 0, entry
-        container = local_run._container(spec, entry["task"])
+        container = local_run.task_container(spec, entry["task"])
         assert list(container.command) == ENTRYPOINT
         command = entry["command"]
         assert command[:3] == ENTRYPOINT

@@ -450,3 +450,14 @@ def test_an_unreachable_server_is_one_line(capsys, tmp_path, monkeypatch):
     err = capsys.readouterr().err.strip()
     assert err.startswith("dcgan-kfp: cannot reach the Kubeflow API at http://127.0.0.1:9: ")
     assert "Connection refused" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_presets_spec_is_accepted_and_rescheduled_by_the_fake_backend(
+        kubeflow, preset, capsys):
+    args = [*COMMON[:4], "--preset", preset, "--host", host(kubeflow)]
+    assert cli.main(["run", *args]) == 0, capsys.readouterr().err  # No parameters: defaults.
+    for cron in ("0 0 3 * * *", "@daily"):
+        assert cli.main(["schedule", *args, "--cron", cron]) == 0, capsys.readouterr().err
+    (active,) = kubeflow.state["recurring"].values()
+    assert active["trigger"]["cron_schedule"]["cron"] == "@daily"
