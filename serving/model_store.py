@@ -1,9 +1,9 @@
-"""Loads the highest numeric version of a TF-Serving-layout model directory and keeps it current.
+"""Serves the highest numeric version of a TF-Serving-layout model directory and keeps it current.
 
-The development stand-in for TF Serving's file-system poller: a version is
-`<base>/<integer>/saved_model.pb`; the newest one is loaded, warmed up with
-its `assets.extra/tf_serving_warmup_requests`, and only then swapped in, so
-requests in flight finish on the version they started with.
+The development stand-in for TF Serving's file-system poller and manager: a version is
+`<base>/<integer>/saved_model.pb`; the highest one is loaded, warmed up with its
+`assets.extra/tf_serving_warmup_requests`, and only then swapped in, so requests in flight
+finish on the version they started with. Retries and roll-back: see ModelStore.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import os
 import threading
+import time
 
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
@@ -73,14 +74,23 @@ class VersionState:
 
 
 class ModelStore:
-    """The currently served version of one model, refreshed by a polling thread."""
+    """The served version of one model, refreshed by a polling thread, as TF Serving's
+    file-system source and manager do with the `latest` version policy: the highest numeric
+    version on disk is the one to serve; a newer one replaces the served one once it has loaded
+    (the served one keeps serving meanwhile, and if the load fails); a failed load is retried
+    (`max_load_retries` times, `load_retry_interval_seconds` apart; TF Serving's
+    --max_num_load_retries 5 and --load_retry_interval_micros one minute); when the served
+    version's directory is deleted, the highest remaining version is loaded (or none serves)."""
 
-    def __init__(self, name: str, base_path: str, poll_seconds: float = 1.0):
+    def __init__(self, name: str, base_path: str, poll_seconds: float = 1.0,
+                 max_load_retries: int = 5, load_retry_interval_seconds: float = 60.0):
         self.name = name
         self.base_path = base_path
         self.poll_seconds = poll_seconds
+        self.max_load_retries = max_load_retries
+        self.load_retry_interval_seconds = load_retry_interval_seconds
         self._current: LoadedVersion | None = None
-        self._broken: set[int] = set()  # Versions that failed to load are not retried.
+        self._failures: dict[int, tuple[int, float]] = {}  # version -> (failed loads, when)
         self.states: dict[int, VersionState] = {}  # Every version this store has handled.
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name=f"poll-{name}", daemon=True)
@@ -89,22 +99,42 @@ class ModelStore:
     def current(self) -> LoadedVersion | None:
         return self._current  # One reference read: a request sees one whole version.
 
+    def _may_load(self, version: int) -> bool:
+        failed, when = self._failures.get(version, (0, 0.0))
+        return failed == 0 or (failed <= self.max_load_retries and
+                               time.monotonic() - when >= self.load_retry_interval_seconds)
+
     def refresh(self) -> None:
-        """Loads the highest version if it is newer than the served one."""
-        versions = [v for v in available_versions(self.base_path) if v not in self._broken]
-        if not versions or (self._current and versions[-1] <= self._current.version):
+        """Serves the highest version on disk, if it is not served and may be (re)loaded."""
+        versions = available_versions(self.base_path)
+        served = self._current
+        if not versions:
+            if served:  # Its directory is gone, and no other version is there.
+                self.states[served.version] = VersionState(ModelVersionStatus.END)
+                self._current = None
+                logging.info("%s version %d was deleted; no version serves", self.name,
+                             served.version)
             return
-        self.states[versions[-1]] = VersionState(ModelVersionStatus.LOADING)
+        target = versions[-1]
+        if (served and target == served.version) or not self._may_load(target):
+            return
+        self.states[target] = VersionState(ModelVersionStatus.LOADING)
         try:
-            loaded = load_version(self.base_path, versions[-1])
+            loaded = load_version(self.base_path, target)
         except Exception as error:  # pylint: disable=broad-except
-            self._broken.add(versions[-1])
-            self.states[versions[-1]] = VersionState(ModelVersionStatus.END, str(error))
-            logging.exception("could not load %s version %d; still serving %s", self.name,
-                              versions[-1], self._current and self._current.version)
+            failed = self._failures.get(target, (0, 0.0))[0] + 1
+            self._failures[target] = (failed, time.monotonic())
+            retrying = failed <= self.max_load_retries
+            self.states[target] = VersionState(
+                ModelVersionStatus.LOADING if retrying else ModelVersionStatus.END, str(error))
+            logging.exception("could not load %s version %d (%s); still serving %s", self.name,
+                              target, f"retry {failed} of {self.max_load_retries} in "
+                              f"{self.load_retry_interval_seconds:g} s" if retrying else
+                              "giving up", served and served.version)
             return
-        if self._current:  # Unloaded once the new version serves: END, as TF Serving reports.
-            self.states[self._current.version] = VersionState(ModelVersionStatus.END)
+        self._failures.pop(target, None)
+        if served:  # Unloaded once the new version serves: END, as TF Serving reports.
+            self.states[served.version] = VersionState(ModelVersionStatus.END)
         self.states[loaded.version] = VersionState(ModelVersionStatus.AVAILABLE)
         self._current = loaded
         logging.info("serving %s version %d from %s", self.name, loaded.version, loaded.path)
@@ -117,6 +147,13 @@ class ModelStore:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+    def wait_for_a_version(self, stopped: threading.Event) -> bool:
+        """Blocks until a version serves (True) or `stopped` is set (False)."""
+        while self._current is None:
+            if stopped.wait(self.poll_seconds):
+                return False
+        return True
 
     def _poll(self) -> None:
         while not self._stop.wait(self.poll_seconds):

@@ -229,19 +229,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--poll-seconds", type=float, default=1.0,
                         help="how often to look for a new version (TF Serving's "
                              "--file_system_poll_wait_seconds)")
+    parser.add_argument("--max-load-retries", type=int, default=5,
+                        help="retries of a failed load (TF Serving's --max_num_load_retries)")
+    parser.add_argument("--load-retry-interval-seconds", type=float, default=60.0,
+                        help="between retries (TF Serving's --load_retry_interval_micros)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    store = ModelStore(args.model_name, args.model_base_path, args.poll_seconds).start()
-    if store.current is None:
-        logging.warning("no version of %s in %s yet; waiting for one", args.model_name,
-                        args.model_base_path)
-    server, port = serve(store, args.port, args.max_batch_size)
-    logging.info("dcgan-serve: model %s on port %d (gRPC)", args.model_name, port)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    stopped.wait()
-    server.stop(grace=5).wait()
+    store = ModelStore(args.model_name, args.model_base_path, args.poll_seconds,
+                       args.max_load_retries, args.load_retry_interval_seconds).start()
+    if store.current is None:
+        # As TF Serving: the ports open once a version is available; until then clients
+        # get UNAVAILABLE (nothing listens).
+        logging.info("waiting for a version of %s in %s before listening", args.model_name,
+                     args.model_base_path)
+    if store.wait_for_a_version(stopped):
+        server, port = serve(store, args.port, args.max_batch_size)
+        logging.info("dcgan-serve: model %s version %d on port %d (gRPC)", args.model_name,
+                     store.current.version, port)
+        stopped.wait()
+        server.stop(grace=5).wait()
     store.stop()
 
 

@@ -3,7 +3,12 @@
 import concurrent.futures
 import os
 import re
+import shutil
+import socket
+import subprocess
+import sys
 import threading
+import time
 
 import grpc
 import keras
@@ -17,6 +22,7 @@ from pipeline.config import TrainerConfig
 from serving import client as client_lib
 from serving import limits
 from serving import server as server_lib
+from serving import model_store
 from serving.model_store import ModelStore
 from serving.server import serve
 from trainer.export import export_generator
@@ -24,6 +30,12 @@ from trainer.models import build_generator
 
 MODEL = "dcgan_mnist"
 MAX_BATCH = 64
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def push(base: str, version: int, seed: int) -> None:
@@ -197,6 +209,11 @@ def test_load_with_a_new_version_pushed_mid_run(server):
             threading.Thread(target=lambda: (push(server["base"], 2, seed=2), pushed.set())).start()
         if index >= total // 2:
             assert pushed.wait(120)  # The second half runs after the push, whatever the speed.
+        if index >= 3 * total // 4:  # The last quarter after the load, however slow the host.
+            deadline = time.monotonic() + 120
+            while server["store"].current.version != 2:
+                assert time.monotonic() < deadline, "version 2 never loaded"
+                time.sleep(0.05)
         try:
             response = server["predict"].Predict(request(count=1), timeout=60)
             with lock:
@@ -240,16 +257,90 @@ def test_model_status_not_found_as_tf_serving_says_it(server, name, version, mes
     assert raised.value.details() == message
 
 
-def test_a_version_that_fails_to_load_is_reported_ended_with_its_error(server):
-    broken = os.path.join(server["base"], "3")
-    os.makedirs(broken)
-    with open(os.path.join(broken, "saved_model.pb"), "wb") as f:
+def statuses_of(store):
+    return sorted((v, s.state) for v, s in store.states.items())
+
+
+State = get_model_status_pb2.ModelVersionStatus
+
+
+def garbage_version(base, version):
+    os.makedirs(os.path.join(base, str(version)))
+    with open(os.path.join(base, str(version), "saved_model.pb"), "wb") as f:
         f.write(b"not a SavedModel")
-    server["store"].refresh()
-    status_req = get_model_status_pb2.GetModelStatusRequest()
-    status_req.model_spec.name = MODEL
-    statuses = server["models"].GetModelStatus(status_req, timeout=30).model_version_status
-    State = get_model_status_pb2.ModelVersionStatus
-    assert [(s.version, s.state) for s in statuses][0] == (3, State.END)
-    assert statuses[0].status.error_message and statuses[0].status.error_code != 0
-    assert server["store"].current.version != 3  # The previous version still serves.
+
+
+def test_a_failed_load_is_retried_then_given_up_and_the_served_version_stays(tmp_path):
+    base = str(tmp_path / MODEL)
+    push(base, 1, seed=1)
+    store = ModelStore(MODEL, base, max_load_retries=1, load_retry_interval_seconds=0)
+    store.refresh()
+    garbage_version(base, 2)
+    store.refresh()
+    assert store.states[2].state == State.LOADING and store.states[2].error  # Retry pending.
+    store.refresh()  # The one retry fails too: TF Serving gives up on the version.
+    assert store.states[2].state == State.END and store.states[2].error
+    store.refresh()
+    assert store.states[2].state == State.END  # Not tried again.
+    assert store.current.version == 1 and store.states[1].state == State.AVAILABLE
+
+
+def test_a_version_fixed_before_its_retry_loads(tmp_path):
+    base = str(tmp_path / MODEL)
+    garbage_version(base, 1)
+    store = ModelStore(MODEL, base, max_load_retries=5, load_retry_interval_seconds=0)
+    store.refresh()
+    assert store.current is None and store.states[1].state == State.LOADING
+    shutil.rmtree(os.path.join(base, "1"))
+    push(base, 1, seed=1)  # Complete now, e.g. an object-store copy that has finished.
+    store.refresh()
+    assert store.current.version == 1 and store.states[1] == model_store.VersionState(
+        State.AVAILABLE)
+
+
+def test_deleting_the_served_version_rolls_back_to_the_next(tmp_path):
+    base = str(tmp_path / MODEL)
+    push(base, 1, seed=1)
+    push(base, 2, seed=2)
+    store = ModelStore(MODEL, base)
+    store.refresh()
+    assert store.current.version == 2
+    shutil.rmtree(os.path.join(base, "2"))
+    store.refresh()
+    assert store.current.version == 1
+    assert statuses_of(store) == [(1, State.AVAILABLE), (2, State.END)]
+    shutil.rmtree(os.path.join(base, "1"))
+    store.refresh()
+    assert store.current is None and statuses_of(store) == [(1, State.END), (2, State.END)]
+
+
+def test_dcgan_serve_listens_only_once_a_version_is_available(tmp_path):
+    base = tmp_path / MODEL
+    base.mkdir()
+    port = free_port()
+    process = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "dcgan-serve"), "--model-base-path",
+         str(base), "--model-name", MODEL, "--port", str(port), "--poll-seconds", "0.2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        time.sleep(5)  # Started, and found no version.
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.Predict(request(count=1), timeout=5)
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+        push(str(base), 1, seed=1)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                response = stub.Predict(request(count=1), timeout=5)
+                break
+            except grpc.RpcError as err:
+                assert err.code() == grpc.StatusCode.UNAVAILABLE
+                assert time.monotonic() < deadline, "dcgan-serve never started listening"
+                time.sleep(0.5)
+        assert response.model_spec.version.value == 1
+        channel.close()
+    finally:
+        process.terminate()
+        assert process.wait(timeout=60) == 0
