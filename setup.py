@@ -33,7 +33,8 @@ setup(
         "grpcio>=1.60,<2",
     ],
     extras_require={"test": ["pytest>=8,<9", "pytest-timeout>=2.3,<3",
-                             "moto[server]>=5,<6"]},  # An S3-compatible server on loopback.
+                             "moto[server]>=5,<6",  # An S3-compatible server on loopback.
+                             "kubernetes-validate>=1.30,<2"]},  # Kubernetes' own schemas.
     entry_points={
         "console_scripts": [
             "dcgan-pipeline=pipeline.console:main",

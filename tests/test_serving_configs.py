@@ -1,8 +1,11 @@
 """The TF Serving deployment files parse, and agree with each other and with the pipeline."""
 
+import copy
 import os
 import re
 
+import kubernetes_validate
+import pytest
 import yaml
 from google.protobuf import (descriptor_pb2, descriptor_pool, message_factory, text_format,
                              wrappers_pb2)
@@ -78,30 +81,62 @@ def test_monitoring_config_enables_prometheus():
     assert config.prometheus_config.path == "/monitoring/prometheus/metrics"
 
 
-def test_kubernetes_manifests_wire_ports_probe_volume_and_config():
+def kustomized() -> tuple[dict, dict]:
+    """The kustomization and its resources by kind; every listed file must exist."""
     kustomization = yaml.safe_load(read("kustomization.yaml"))
     (generator,) = kustomization["configMapGenerator"]
     for path in generator["files"]:
         assert os.path.exists(os.path.join(SERVING, path)), path
     docs = {d["kind"]: d for path in kustomization["resources"]
             for d in yaml.safe_load_all(read(path))}
-    assert set(docs) == {"Deployment", "Service"}
+    return kustomization, docs
+
+
+def test_every_manifest_is_valid_against_the_kubernetes_schema():
+    kustomization, docs = kustomized()
+    assert set(docs) == {"Deployment", "Service", "PersistentVolumeClaim"}
+    (generator,) = kustomization["configMapGenerator"]
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": generator["name"]},
+                  "data": {os.path.basename(f): read(f) for f in generator["files"]}}
+    version = kubernetes_validate.latest_version()
+    for doc in [*docs.values(), config_map]:
+        kubernetes_validate.validate(doc, version, strict=True)
+    # The validator refuses what the API server refuses: a misspelt probe field.
+    broken = copy.deepcopy(docs["Deployment"])
+    broken["spec"]["template"]["spec"]["containers"][0]["startupProbe"]["failureTreshold"] = 3
+    with pytest.raises(kubernetes_validate.ValidationError, match="failureTreshold"):
+        kubernetes_validate.validate(broken, version, strict=True)
+
+
+def test_kubernetes_manifests_wire_ports_probes_volume_and_config():
+    kustomization, docs = kustomized()
+    (generator,) = kustomization["configMapGenerator"]
     pod = docs["Deployment"]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["image"].startswith("tensorflow/serving:")
     assert {p["containerPort"] for p in container["ports"]} == {8500, 8501}
     assert {p["port"] for p in docs["Service"]["spec"]["ports"]} == {8500, 8501}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/v1/models/dcgan_mnist",
-                                                     "port": 8501}
+    # TF Serving's REST status endpoint; the startup probe covers a slow first load.
+    status = {"path": "/v1/models/dcgan_mnist", "port": 8501}
+    assert container["readinessProbe"]["httpGet"] == status
+    startup = container["startupProbe"]
+    assert startup["httpGet"] == status
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 600
+    assert container["livenessProbe"]["tcpSocket"] == {"port": 8500}
     args = dict(a.lstrip("-").split("=", 1) for a in container["args"])
-    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
     config_files = {os.path.basename(f) for f in generator["files"]}
     for flag in ("model_config_file", "batching_parameters_file", "monitoring_config_file"):
         directory, name = os.path.split(args[flag])
-        assert directory == mounts["config"] and name in config_files, flag
+        assert directory == mounts["config"]["mountPath"] and name in config_files, flag
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["config"]["configMap"]["name"] == generator["name"]
-    assert "persistentVolumeClaim" in volumes["models"] and mounts["models"] == "/models"
+    # Every replica mounts the push destination: a claim that several nodes can mount.
+    claim = docs["PersistentVolumeClaim"]
+    assert volumes["models"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert docs["Deployment"]["spec"]["replicas"] > 1
+    assert set(claim["spec"]["accessModes"]) & {"ReadWriteMany", "ReadOnlyMany"}
+    assert mounts["models"]["mountPath"] == "/models" and mounts["models"]["readOnly"]
 
 
 def test_docker_command_in_the_docs_uses_the_same_files():
