@@ -39,7 +39,7 @@ class RequestError(Exception):
         self.code = code
 
 
-def _servable(store: ModelStore, spec: model_pb2.ModelSpec) -> LoadedVersion:
+def servable(store: ModelStore, spec: model_pb2.ModelSpec) -> LoadedVersion:
     """The version a ModelSpec asks for, or TF Serving's NOT_FOUND."""
     if not spec.name:  # model_servers/server_core.cc
         raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "ModelSpec has no name specified.")
@@ -84,7 +84,7 @@ def _check_input(name: str, index: int, value: np.ndarray, info, max_batch: int)
 def predict(store: ModelStore, request: predict_pb2.PredictRequest,
             max_batch: int = DEFAULT_MAX_BATCH) -> predict_pb2.PredictResponse:
     """Runs one PredictRequest the way TF Serving would, or raises RequestError."""
-    served = _servable(store, request.model_spec)
+    served = servable(store, request.model_spec)
     name = request.model_spec.signature_name or DEFAULT_SIGNATURE
     if name not in served.signatures:  # servables/tensorflow/predict_util.cc, as all below.
         raise RequestError(grpc.StatusCode.FAILED_PRECONDITION,
@@ -134,7 +134,7 @@ def predict(store: ModelStore, request: predict_pb2.PredictRequest,
 
 def model_metadata(store: ModelStore, request: get_model_metadata_pb2.GetModelMetadataRequest
                    ) -> get_model_metadata_pb2.GetModelMetadataResponse:
-    served = _servable(store, request.model_spec)
+    served = servable(store, request.model_spec)
     if list(request.metadata_field) != ["signature_def"]:
         raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
                            "Metadata field(s) not supported: only signature_def")
@@ -167,6 +167,7 @@ def model_status(store: ModelStore, request: get_model_status_pb2.GetModelStatus
     response = get_model_status_pb2.GetModelStatusResponse()
     for version in sorted(states, reverse=True):
         status = response.model_version_status.add(version=version, state=states[version].state)
+        status.status.SetInParent()  # TF Serving always sets it: OK, or the load's error.
         if states[version].error:
             status.status.error_code = error_codes_pb2.UNKNOWN
             status.status.error_message = states[version].error
@@ -222,7 +223,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model-base-path", required=True,
                         help="<serving dir>/<model name>, holding numeric version directories")
     parser.add_argument("--model-name", required=True)
-    parser.add_argument("--port", type=int, default=8500)
+    parser.add_argument("--port", type=int, default=8500, help="gRPC (default: %(default)s)")
+    parser.add_argument("--rest-port", type=int, default=8501,
+                        help="TF Serving's REST API (default: %(default)s; 0: none)")
     parser.add_argument("--max-batch-size", type=int, default=DEFAULT_MAX_BATCH,
                         help="rows per request, as TF Serving's batching config "
                              "(default: %(default)s, serving/config/batching_parameters.txt)")
@@ -246,10 +249,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         logging.info("waiting for a version of %s in %s before listening", args.model_name,
                      args.model_base_path)
     if store.wait_for_a_version(stopped):
+        from serving import rest  # pylint: disable=import-outside-toplevel  # rest imports this.
         server, port = serve(store, args.port, args.max_batch_size)
-        logging.info("dcgan-serve: model %s version %d on port %d (gRPC)", args.model_name,
-                     store.current.version, port)
+        rest_server = (rest.serve_rest(store, args.rest_port, args.max_batch_size)[0]
+                       if args.rest_port else None)
+        logging.info("dcgan-serve: model %s version %d on port %d (gRPC)%s", args.model_name,
+                     store.current.version, port,
+                     f" and {args.rest_port} (REST)" if rest_server else "")
         stopped.wait()
+        if rest_server:
+            rest_server.shutdown()
         server.stop(grace=5).wait()
     store.stop()
 

@@ -25,8 +25,8 @@ def test_serving_default_maps_z_to_the_generators_uint8_images_and_pngs(exported
     assert outputs["images"].dtype == tf.uint8 and outputs["images"].shape == (6, 28, 28, 1)
     np.testing.assert_array_equal(outputs["images"].numpy(),
                                   to_uint8(generator(z, training=False)).numpy())
-    assert outputs["png"].shape == (6,)
-    np.testing.assert_array_equal(tf.io.decode_png(outputs["png"][5]).numpy(),
+    assert outputs["png_bytes"].shape == (6,)
+    np.testing.assert_array_equal(tf.io.decode_png(outputs["png_bytes"][5]).numpy(),
                                   outputs["images"][5].numpy())
 
 

@@ -65,7 +65,7 @@ def test_a_numeric_version_is_pushed_and_serves_z_to_uint8_images(e2e):
     outputs = model.signatures["serving_default"](z=tf.random.normal([5, 100]))
     assert outputs["images"].dtype == tf.uint8
     assert outputs["images"].shape == (5, 28, 28, 1)
-    decoded = tf.io.decode_png(outputs["png"][0])
+    decoded = tf.io.decode_png(outputs["png_bytes"][0])
     np.testing.assert_array_equal(decoded.numpy(), outputs["images"][0].numpy())
 
 

@@ -1,6 +1,8 @@
 """dcgan-serve and dcgan-generate over real gRPC on loopback, with the official stubs."""
 
+import base64
 import concurrent.futures
+import json
 import os
 import re
 import shutil
@@ -9,6 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import grpc
 import keras
@@ -20,7 +24,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 
 from pipeline.config import TrainerConfig
 from serving import client as client_lib
-from serving import limits
+from serving import limits, rest
 from serving import server as server_lib
 from serving import model_store
 from serving.model_store import ModelStore
@@ -53,11 +57,13 @@ def server(tmp_path_factory):
     push(base, 1, seed=1)
     store = ModelStore(MODEL, base, poll_seconds=0.2).start()
     grpc_server, port = serve(store, 0, max_batch=MAX_BATCH, host="127.0.0.1")
+    rest_server, rest_port = rest.serve_rest(store, 0, MAX_BATCH, host="127.0.0.1")
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    yield {"base": base, "port": port, "store": store,
+    yield {"base": base, "port": port, "store": store, "rest": f"http://127.0.0.1:{rest_port}",
            "predict": prediction_service_pb2_grpc.PredictionServiceStub(channel),
            "models": model_service_pb2_grpc.ModelServiceStub(channel)}
     channel.close()
+    rest_server.shutdown()
     grpc_server.stop(None)
     store.stop()
 
@@ -84,7 +90,7 @@ def test_predict_both_signatures(server):
     assert response.model_spec.signature_name == "serving_default"
     images = images_of(response)
     assert images.dtype == np.uint8 and images.shape == (5, 28, 28, 1)
-    assert set(response.outputs) == {"images", "png"}
+    assert set(response.outputs) == {"images", "png_bytes"}
     by_seed = images_of(server["predict"].Predict(request("generate", 4), timeout=30))
     again = images_of(server["predict"].Predict(
         request("generate", seed=np.array([6], np.int64)), timeout=30))
@@ -93,9 +99,9 @@ def test_predict_both_signatures(server):
 
 def test_output_filter_is_honoured(server):
     req = request(count=2)
-    req.output_filter.append("png")
+    req.output_filter.append("png_bytes")
     response = server["predict"].Predict(req, timeout=30)
-    assert set(response.outputs) == {"png"}
+    assert set(response.outputs) == {"png_bytes"}
 
 
 def extra_input():
@@ -198,10 +204,65 @@ def test_a_count_above_the_limit_is_split_into_requests(server, tmp_path, capsys
                      capsys.readouterr().out)
 
 
+def http(url: str, body: dict | None = None) -> tuple[int, dict]:
+    """(HTTP status, JSON body) of a GET, or of a POST of `body`."""
+    data = None if body is None else json.dumps(body).encode()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=60) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_rest_status_and_metadata_as_tf_serving(server):
+    status, body = http(f"{server['rest']}/v1/models/{MODEL}")
+    assert status == 200
+    (version,) = [v for v in body["model_version_status"] if v["state"] == "AVAILABLE"]
+    assert version["version"] == str(server["store"].current.version)
+    assert version["status"] == {"error_code": "OK", "error_message": ""}
+    status, body = http(f"{server['rest']}/v1/models/{MODEL}/metadata")
+    assert status == 200
+    signatures = body["metadata"]["signature_def"]["signature_def"]
+    assert set(signatures["generate"]["inputs"]) == {"seed"}
+    assert http(f"{server['rest']}/v1/models/nope") == (
+        404, {"error": "Could not find any versions of model nope"})
+
+
+def test_rest_predict_rows_and_columns_with_base64_for_bytes_outputs(server):
+    z = np.random.default_rng(0).standard_normal((2, 100)).astype(np.float32)
+    status, rows = http(f"{server['rest']}/v1/models/{MODEL}:predict",
+                        {"instances": z.tolist()})
+    assert status == 200 and len(rows["predictions"]) == 2
+    by_grpc = images_of(server["predict"].Predict(request(z=z), timeout=30))
+    for row, image in zip(rows["predictions"], by_grpc):
+        np.testing.assert_array_equal(np.array(row["images"], np.uint8), image)
+        png = base64.b64decode(row["png_bytes"]["b64"])
+        np.testing.assert_array_equal(tf.io.decode_png(png).numpy(), image)
+    status, columns = http(f"{server['rest']}/v1/models/{MODEL}:predict",
+                           {"signature_name": "generate", "inputs": {"seed": [3, 4]}})
+    assert status == 200 and np.array(columns["outputs"]["images"]).shape == (2, 28, 28, 1)
+
+
+@pytest.mark.parametrize("path, body, status, message", [
+    (f"/v1/models/nope:predict", {"instances": [[0.0] * 100]}, 404,
+     "Servable not found for request: Latest(nope)"),
+    (f"/v1/models/{MODEL}:predict", {"signature_name": "x", "instances": [[0.0] * 100]}, 400,
+     'Serving signature key "x" not found.'),
+    (f"/v1/models/{MODEL}:predict", {"instances": [[0.0] * 100], "inputs": [[0.0] * 100]}, 400,
+     "Not both 'instances' and 'inputs' can be specified"),
+    (f"/v1/models/{MODEL}:predict", {"instances": [[0.0] * 100] * (MAX_BATCH + 1)}, 400,
+     f"Task size {MAX_BATCH + 1} is larger than maximum input batch size {MAX_BATCH}"),
+    (f"/v1/models/{MODEL}/versions/99:predict", {"instances": [[0.0] * 100]}, 404,
+     f"Servable not found for request: Specific({MODEL}, 99)"),
+])
+def test_rest_errors_are_json_with_tf_servings_http_codes(server, path, body, status, message):
+    assert http(server["rest"] + path, body) == (status, {"error": message})
+
+
 def test_load_with_a_new_version_pushed_mid_run(server):
     """16 concurrent clients, 2,000 requests, version 2 pushed while they run: 0 errors."""
     total, clients = 2000, 16
-    versions, errors, lock = [], [], threading.Lock()
+    versions, rest_ok, errors, lock = [], [], [], threading.Lock()
     pushed = threading.Event()
 
     def one(index):
@@ -214,6 +275,13 @@ def test_load_with_a_new_version_pushed_mid_run(server):
             while server["store"].current.version != 2:
                 assert time.monotonic() < deadline, "version 2 never loaded"
                 time.sleep(0.05)
+        if index % 2:  # Every other request over REST, which does not say the version.
+            status, body = http(f"{server['rest']}/v1/models/{MODEL}:predict",
+                                {"instances": [[0.0] * 100]})
+            with lock:
+                (errors if status != 200 or len(body["predictions"]) != 1 else rest_ok).append(
+                    (index, status))
+            return
         try:
             response = server["predict"].Predict(request(count=1), timeout=60)
             with lock:
@@ -225,7 +293,7 @@ def test_load_with_a_new_version_pushed_mid_run(server):
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
         list(pool.map(one, range(total)))
     assert pushed.wait(60)
-    assert errors == [] and len(versions) == total
+    assert errors == [] and len(versions) + len(rest_ok) == total
     served = {v for _, v in versions}
     assert served == {1, 2}, served
     # Once version 2 answered, no later request went back to version 1.

@@ -19,7 +19,7 @@ from trainer import features
 from trainer import images as image_utils
 
 IMAGES_OUTPUT = "images"
-PNG_OUTPUT = "png"
+PNG_OUTPUT = "png_bytes"  # TF Serving's REST API base64-encodes outputs named *_bytes.
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 WARMUP_BATCH = 4
 
