@@ -39,7 +39,7 @@ test: install
 
 # The local stand-in server on the push destination (production: TF Serving, serving/README.md).
 serve: install
-	$(BIN)/dcgan-serve --model-base-path $(OUTPUT_DIR)/serving/dcgan_mnist --model-name dcgan_mnist --port 8500
+	$(BIN)/dcgan-serve --model-base-path $(OUTPUT_DIR)/serving/dcgan_mnist --model-name dcgan_mnist --port 8500 --rest-port 8501 --monitoring
 
 bench-serving: install
 	$(BIN)/python bench/bench_serving.py $(if $(MODEL_BASE_PATH),--model-base-path $(MODEL_BASE_PATH))

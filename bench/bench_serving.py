@@ -1,9 +1,9 @@
-"""Serving benchmark: gRPC through dcgan-serve against the in-process call of the same SavedModel.
+"""Serving benchmark: gRPC and REST through dcgan-serve against the in-process call of the same
+SavedModel.
 
-Both are measured in this one process, one after the other, on the same model,
-so the ratio is meaningful on a noisy machine. Prints p50/p99 latency for
-count=1 and count=64, images/s under concurrency, and last:
-`grpc_over_inprocess_p50: <x.xx>` (count=1).
+All are measured in this one process, one after the other, on the same model, so the ratios are
+meaningful on a noisy machine. Prints p50/p99 latency for count=1 and count=64, images/s under
+concurrency for each protocol, and last: `grpc_over_inprocess_p50: <x.xx>` (count=1).
 
     make bench-serving [MODEL_BASE_PATH=runs/local/serving/dcgan_mnist]
 """
@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import json
 import os
 import tempfile
 import time
+import urllib.request
 
 import numpy as np
 import tensorflow as tf
 
 from pipeline.config import preset
 from serving import client as client_lib
+from serving import limits, rest
 from serving.model_store import ModelStore, available_versions
 from serving.server import serve
 from trainer.export import export_generator
@@ -61,25 +64,39 @@ def main() -> None:
     args = parser.parse_args()
     store = ModelStore(MODEL, model_base(args.model_base_path)).start()
     server, port = serve(store, 0, host="127.0.0.1")
+    rest_server, rest_port = rest.serve_rest(store, 0, limits.MAX_BATCH_SIZE, host="127.0.0.1")
+    predict_url = f"http://127.0.0.1:{rest_port}/v1/models/{MODEL}:predict"
     client = client_lib.GeneratorClient(f"127.0.0.1:{port}")
     signature = store.current.signatures["serving_default"]
+    z_dim = signature.structured_input_signature[1]["z"].shape[-1]
+
+    def calls(count: int):
+        request = client_lib.build_request(MODEL, count, seed=0, z_dim=z_dim)
+        z = tf.make_ndarray(request.inputs["z"])
+        body = json.dumps({"instances": z.tolist()}).encode()
+        return {"in-process": lambda: signature(z=tf.constant(z)),
+                "gRPC": lambda: client.predict(request),
+                "REST": lambda: urllib.request.urlopen(predict_url, body, timeout=60).read()}
+
     ratios = {}
     for count in (1, 64):
-        request = client_lib.build_request(MODEL, count, seed=0)
-        z = tf.constant(tf.make_ndarray(request.inputs["z"]))
-        inproc = percentiles(timed(lambda: signature(z=z), args.repeats))
-        grpc_ = percentiles(timed(lambda: client.predict(request), args.repeats))
-        ratios[count] = grpc_[0] / inproc[0]
-        print(f"count={count:3d}  in-process p50 {inproc[0]:7.2f} ms  p99 {inproc[1]:7.2f} ms | "
-              f"gRPC p50 {grpc_[0]:7.2f} ms  p99 {grpc_[1]:7.2f} ms | p50 ratio {ratios[count]:.2f}")
-    request = client_lib.build_request(MODEL, 16, seed=0)
-    started = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(args.concurrency) as pool:
-        list(pool.map(lambda _: client.predict(request), range(args.concurrent_requests)))
-    elapsed = time.perf_counter() - started
-    print(f"{args.concurrency} concurrent clients, {args.concurrent_requests} requests of 16: "
-          f"{args.concurrent_requests * 16 / elapsed:.0f} images/s")
+        p50 = {}
+        for name, call in calls(count).items():
+            p50[name], p99 = percentiles(timed(call, args.repeats))
+            print(f"count={count:3d}  {name:10s} p50 {p50[name]:7.2f} ms  p99 {p99:7.2f} ms  "
+                  f"p50 / in-process {p50[name] / p50['in-process']:.2f}")
+        ratios[count] = p50["gRPC"] / p50["in-process"]
+    for name, call in calls(16).items():
+        if name == "in-process":
+            continue
+        started = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(args.concurrency) as pool:
+            list(pool.map(lambda _: call(), range(args.concurrent_requests)))
+        elapsed = time.perf_counter() - started
+        print(f"{name}: {args.concurrency} concurrent clients, {args.concurrent_requests} requests "
+              f"of 16: {args.concurrent_requests * 16 / elapsed:.0f} images/s")
     client.close()
+    rest_server.shutdown()
     server.stop(None)
     store.stop()
     print(f"grpc_over_inprocess_p50: {ratios[1]:.2f}")

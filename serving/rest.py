@@ -18,6 +18,7 @@ import base64
 import json
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -27,7 +28,9 @@ import tensorflow as tf
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, predict_pb2
 
+from serving import metrics as metrics_lib
 from serving import server as grpc_server
+from serving.metrics import RequestMetrics
 from serving.model_store import ModelStore
 
 PATH = re.compile(r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?"
@@ -117,7 +120,18 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _handle(self, method: str) -> None:
-        match = PATH.fullmatch(self.path.split("?", 1)[0])
+        path = self.path.split("?", 1)[0]
+        metrics = self.server.metrics
+        if metrics and method == "GET" and path == metrics_lib.PATH:
+            data = metrics.exposition()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        match = PATH.fullmatch(path)
+        started, status = time.perf_counter(), "OK"
         try:
             if not match or (method == "POST") != (match["call"] == ":predict"):
                 raise grpc_server.RequestError(grpc.StatusCode.INVALID_ARGUMENT,
@@ -146,8 +160,13 @@ class Handler(BaseHTTPRequestHandler):
                     request.model_spec.version.value = version
                 reply = _to_json(grpc_server.model_status(store, request))
         except grpc_server.RequestError as err:
+            status = err.code.name
             self._reply(HTTP_STATUS.get(err.code, 500), json.dumps({"error": str(err)}))
             return
+        finally:
+            if metrics and match and match["call"] == ":predict":
+                metrics.record(match["name"], "Predict", "REST", status,
+                               time.perf_counter() - started)
         self._reply(200, reply)
 
     def do_GET(self) -> None:  # pylint: disable=invalid-name
@@ -160,14 +179,17 @@ class Handler(BaseHTTPRequestHandler):
 class RestServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, store: ModelStore, port: int, max_batch: int, host: str = ""):
+    def __init__(self, store: ModelStore, port: int, max_batch: int,
+                 metrics: RequestMetrics | None, host: str = ""):
         super().__init__((host, port), Handler)
-        self.store, self.max_batch = store, max_batch
+        self.store, self.max_batch, self.metrics = store, max_batch, metrics
 
 
 def serve_rest(store: ModelStore, port: int, max_batch: int,
+               metrics: RequestMetrics | None = None,
                host: str = "") -> tuple[RestServer, int]:
-    """Starts the REST server in a thread; returns it and the bound port (0: a free one)."""
-    server = RestServer(store, port, max_batch, host)
+    """Starts the REST server in a thread (with `metrics`: also the Prometheus page); returns
+    it and the bound port (0: a free one)."""
+    server = RestServer(store, port, max_batch, metrics, host)
     threading.Thread(target=server.serve_forever, name="rest", daemon=True).start()
     return server, server.server_address[1]

@@ -13,6 +13,7 @@ import concurrent.futures
 import logging
 import signal
 import threading
+import time
 from typing import Sequence
 
 import grpc
@@ -25,6 +26,8 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      prediction_service_pb2_grpc)
 
 from serving import limits
+from serving import metrics as metrics_lib
+from serving.metrics import RequestMetrics
 from serving.model_store import LoadedVersion, ModelStore
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -174,41 +177,49 @@ def model_status(store: ModelStore, request: get_model_status_pb2.GetModelStatus
     return response
 
 
-def _grpc_method(function):
-    """Adapts `function(store, request)` to a servicer method with TF Serving's error codes."""
+def _grpc_method(function, api: str = ""):
+    """Adapts `function(store, request)` to a servicer method with TF Serving's error codes;
+    an `api` (TF Serving's metric label, e.g. "Predict") is counted and timed."""
 
     def method(self, request, context):
+        started, status = time.perf_counter(), "OK"
         try:
             return function(self.store, request, **self.options.get(function.__name__, {}))
         except RequestError as err:
+            status = err.code.name
             context.abort(err.code, str(err))
+        finally:
+            if api and self.metrics:
+                self.metrics.record(request.model_spec.name, api, "GRPC", status,
+                                    time.perf_counter() - started)
 
     return method
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, store: ModelStore, max_batch: int):
-        self.store = store
+    def __init__(self, store: ModelStore, max_batch: int, metrics: RequestMetrics | None):
+        self.store, self.metrics = store, metrics
         self.options = {"predict": {"max_batch": max_batch}}
 
-    Predict = _grpc_method(predict)
+    Predict = _grpc_method(predict, "Predict")
     GetModelMetadata = _grpc_method(model_metadata)
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     def __init__(self, store: ModelStore):
-        self.store = store
+        self.store, self.metrics = store, None
         self.options = {}
 
     GetModelStatus = _grpc_method(model_status)
 
 
 def serve(store: ModelStore, port: int, max_batch: int = DEFAULT_MAX_BATCH,
-          workers: int = 16, host: str = "[::]") -> tuple[grpc.Server, int]:
+          workers: int = 16, host: str = "[::]", metrics: RequestMetrics | None = None
+          ) -> tuple[grpc.Server, int]:
     """Starts the gRPC server; returns it and the bound port (port 0 picks a free one)."""
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=workers))
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(store, max_batch), server)
+        PredictionService(store, max_batch, metrics), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(store), server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if not bound:
@@ -226,6 +237,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8500, help="gRPC (default: %(default)s)")
     parser.add_argument("--rest-port", type=int, default=8501,
                         help="TF Serving's REST API (default: %(default)s; 0: none)")
+    parser.add_argument("--monitoring", action="store_true",
+                        help=f"Prometheus metrics at REST {metrics_lib.PATH} (TF Serving's "
+                             "--monitoring_config_file, serving/config/monitoring.config)")
     parser.add_argument("--max-batch-size", type=int, default=DEFAULT_MAX_BATCH,
                         help="rows per request, as TF Serving's batching config "
                              "(default: %(default)s, serving/config/batching_parameters.txt)")
@@ -250,8 +264,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                      args.model_base_path)
     if store.wait_for_a_version(stopped):
         from serving import rest  # pylint: disable=import-outside-toplevel  # rest imports this.
-        server, port = serve(store, args.port, args.max_batch_size)
-        rest_server = (rest.serve_rest(store, args.rest_port, args.max_batch_size)[0]
+        metrics = metrics_lib.RequestMetrics() if args.monitoring else None
+        server, port = serve(store, args.port, args.max_batch_size, metrics=metrics)
+        rest_server = (rest.serve_rest(store, args.rest_port, args.max_batch_size, metrics)[0]
                        if args.rest_port else None)
         logging.info("dcgan-serve: model %s version %d on port %d (gRPC)%s", args.model_name,
                      store.current.version, port,

@@ -27,6 +27,7 @@ from serving import client as client_lib
 from serving import limits, rest
 from serving import server as server_lib
 from serving import model_store
+from serving.metrics import RequestMetrics
 from serving.model_store import ModelStore
 from serving.server import serve
 from trainer.export import export_generator
@@ -56,8 +57,9 @@ def server(tmp_path_factory):
     base = str(tmp_path_factory.mktemp("serving") / MODEL)
     push(base, 1, seed=1)
     store = ModelStore(MODEL, base, poll_seconds=0.2).start()
-    grpc_server, port = serve(store, 0, max_batch=MAX_BATCH, host="127.0.0.1")
-    rest_server, rest_port = rest.serve_rest(store, 0, MAX_BATCH, host="127.0.0.1")
+    metrics = RequestMetrics()
+    grpc_server, port = serve(store, 0, max_batch=MAX_BATCH, host="127.0.0.1", metrics=metrics)
+    rest_server, rest_port = rest.serve_rest(store, 0, MAX_BATCH, metrics, host="127.0.0.1")
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     yield {"base": base, "port": port, "store": store, "rest": f"http://127.0.0.1:{rest_port}",
            "predict": prediction_service_pb2_grpc.PredictionServiceStub(channel),
@@ -257,6 +259,22 @@ def test_rest_predict_rows_and_columns_with_base64_for_bytes_outputs(server):
 ])
 def test_rest_errors_are_json_with_tf_servings_http_codes(server, path, body, status, message):
     assert http(server["rest"] + path, body) == (status, {"error": message})
+
+
+def test_prometheus_metrics_under_tf_servings_names(server):
+    server["predict"].Predict(request(count=1), timeout=30)
+    http(f"{server['rest']}/v1/models/{MODEL}:predict", {"instances": [[0.0] * 100]})
+    http(f"{server['rest']}/v1/models/nope:predict", {"instances": [[0.0] * 100]})
+    with urllib.request.urlopen(f"{server['rest']}/monitoring/prometheus/metrics",
+                                timeout=30) as reply:
+        page = reply.read().decode()
+    counts = dict(re.findall(r'^(:tensorflow:serving:request_count\{[^}]*\}) (\S+)$', page, re.M))
+    assert float(counts[f':tensorflow:serving:request_count{{model_name="{MODEL}",'
+                        f'status="OK"}}']) >= 2
+    assert ':tensorflow:serving:request_count{model_name="nope",status="NOT_FOUND"}' in counts
+    for entrypoint in ("GRPC", "REST"):
+        assert re.search(rf'^:tensorflow:serving:request_latency_count\{{API="Predict",'
+                         rf'entrypoint="{entrypoint}",model_name="{MODEL}"\}} [1-9]', page, re.M)
 
 
 def test_load_with_a_new_version_pushed_mid_run(server):
