@@ -281,6 +281,7 @@ def test_load_with_a_new_version_pushed_mid_run(server):
     """16 concurrent clients, 2,000 requests, version 2 pushed while they run: 0 errors."""
     total, clients = 2000, 16
     versions, rest_ok, errors, lock = [], [], [], threading.Lock()
+    z = np.random.default_rng(0).standard_normal((1, 100)).astype(np.float32)
     pushed = threading.Event()
 
     def one(index):
@@ -295,10 +296,12 @@ def test_load_with_a_new_version_pushed_mid_run(server):
                 time.sleep(0.05)
         if index % 2:  # Every other request over REST, which does not say the version.
             status, body = http(f"{server['rest']}/v1/models/{MODEL}:predict",
-                                {"instances": [[0.0] * 100]})
+                                {"instances": z.tolist()})
             with lock:
-                (errors if status != 200 or len(body["predictions"]) != 1 else rest_ok).append(
-                    (index, status))
+                if status != 200 or len(body.get("predictions", [])) != 1:
+                    errors.append((index, status, body))
+                else:
+                    rest_ok.append((index, np.array(body["predictions"][0]["images"], np.uint8)))
             return
         try:
             response = server["predict"].Predict(request(count=1), timeout=60)
@@ -320,6 +323,13 @@ def test_load_with_a_new_version_pushed_mid_run(server):
     assert ordered[-50:] == [2] * 50 and first_new > 0
     response = server["predict"].Predict(request(count=1), timeout=30)
     assert response.model_spec.version.value == 2
+    # REST answers carry no version: tell the two apart by the digit each draws from z.
+    drawn = {v: tf.saved_model.load(os.path.join(server["base"], str(v))).signatures[
+        "serving_default"](z=tf.constant(z))["images"].numpy()[0] for v in (1, 2)}
+    assert not np.array_equal(drawn[1], drawn[2])
+    by_rest = [next(v for v in (1, 2) if np.array_equal(image, drawn[v]))
+               for _, image in sorted(rest_ok, key=lambda r: r[0])]
+    assert set(by_rest) == {1, 2} and by_rest[-50:] == [2] * 50
     # GetModelStatus lists both versions, newest first; the replaced one has ended.
     status_req = get_model_status_pb2.GetModelStatusRequest()
     status_req.model_spec.name = MODEL
