@@ -8,6 +8,12 @@ import pytest
 from pipeline import console
 
 
+@pytest.fixture(autouse=True)
+def no_mnist_dir_from_the_environment(monkeypatch):
+    """The tests give --mnist-dir themselves; CI's MNIST_DIR must not leak into the defaults."""
+    monkeypatch.delenv("MNIST_DIR", raising=False)
+
+
 def test_overrides_apply_on_top_of_the_preset(tmp_path, mnist_slice):
     args = console.parse_args(["--mnist-dir", mnist_slice, "--output-dir", str(tmp_path),
                                     "--preset", "smoke", "--train-steps", "7",
