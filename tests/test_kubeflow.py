@@ -21,7 +21,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from kfp_server_api import ApiException
 
-from dcgan_kfp import backend_rules, cli, compiler, scheduler
+from dcgan_kfp import backend_rules, cli, scheduler
 from pipeline.config import PRESETS
 
 NODES = {"MnistExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",

@@ -246,7 +246,7 @@ def test_rest_predict_rows_and_columns_with_base64_for_bytes_outputs(server):
 
 
 @pytest.mark.parametrize("path, body, status, message", [
-    (f"/v1/models/nope:predict", {"instances": [[0.0] * 100]}, 404,
+    ("/v1/models/nope:predict", {"instances": [[0.0] * 100]}, 404,
      "Servable not found for request: Latest(nope)"),
     (f"/v1/models/{MODEL}:predict", {"signature_name": "x", "instances": [[0.0] * 100]}, 400,
      'Serving signature key "x" not found.'),
