@@ -21,6 +21,7 @@ import kfp
 import urllib3
 from kfp_server_api import ApiException
 
+from components.atomic_pusher import is_object_store
 from dcgan_kfp import backend_rules, compiler, entrypoint, local_run, scheduler
 from pipeline import pipeline as pipeline_def
 from pipeline.config import PRESETS, preset
@@ -60,7 +61,6 @@ def _add_compile_options(parser: argparse.ArgumentParser, image_required: bool =
         parser.add_argument(f"--{field.name.replace('_', '-')}",
                             type=type(getattr(defaults, field.name)),
                             default=getattr(defaults, field.name))
-    parser.set_defaults(**{"gpu_type": ""})
 
 
 def _config(args: argparse.Namespace):
@@ -141,17 +141,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def _local_path(path: str) -> str:
-    return path if not path or "://" in path else os.path.abspath(path)
+    return path if not path or is_object_store(path) else os.path.abspath(path)
 
 
 def _local_run(args: argparse.Namespace) -> int:
     output_dir = _local_path(args.pipeline_root.rstrip("/"))
-    if "://" in output_dir:  # The executor outputs are read from the object store.
+    remote = is_object_store(output_dir)
+    if remote:  # The executor outputs are read from the object store.
         entrypoint.register_object_stores()
     args.pipeline_root, args.mnist_dir = output_dir, _local_path(args.mnist_dir)
     config = _config(args)
-    log_dir = args.log_dir or (os.path.join(output_dir, "logs") if "://" not in output_dir
-                               else os.path.join("runs", "kfp-local", "logs"))
+    log_dir = args.log_dir or (os.path.join("runs", "kfp-local", "logs") if remote
+                               else os.path.join(output_dir, "logs"))
     if args.spec:
         spec_path = args.spec
         params = {compiler.MNIST_DIR_PARAMETER: config.mnist_dir} if config.mnist_dir else {}
@@ -166,7 +167,7 @@ def _local_run(args: argparse.Namespace) -> int:
         print(f"compiled {spec_path}")
     spec = compiler.load_spec(spec_path)
     params.update(local_run.parse_parameters(spec, _params(args.param)))
-    mounts = (output_dir,) if "://" not in output_dir else ()
+    mounts = () if remote else (output_dir,)
     try:
         results = local_run.run_spec(spec, pipeline_def.pipeline_root(config), log_dir,
                                      params, args.docker, mounts)
@@ -219,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # urllib3's retries end in one line below (kfp_server_api resets the `urllib3` logger).
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     code = _main(args)
-    if args.command == "local-run" and "://" in args.pipeline_root:
+    if args.command == "local-run" and is_object_store(args.pipeline_root):
         entrypoint.exit_now(code)  # tensorflow-io's s3 filesystem aborts the normal exit.
     return code
 

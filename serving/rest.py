@@ -74,13 +74,8 @@ def predict_json(store: ModelStore, name: str, version: int | None, body: dict[s
     request.model_spec.signature_name = body.get("signature_name", "")
     if version is not None:
         request.model_spec.version.value = version
-    served = grpc_server.servable(store, request.model_spec)
-    signature = served.signature_defs.get(
-        request.model_spec.signature_name or grpc_server.DEFAULT_SIGNATURE)
-    if signature is None:
-        raise grpc_server.RequestError(
-            grpc.StatusCode.FAILED_PRECONDITION,
-            f"Serving signature key \"{request.model_spec.signature_name}\" not found.")
+    _, signature = grpc_server.signature_of(grpc_server.servable(store, request.model_spec),
+                                            request.model_spec)
     names = sorted(signature.inputs)
     if "instances" in body:
         rows = body["instances"]

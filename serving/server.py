@@ -20,7 +20,7 @@ import grpc
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import types_pb2
-from tensorflow.core.protobuf import error_codes_pb2
+from tensorflow.core.protobuf import error_codes_pb2, meta_graph_pb2
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_pb2,
                                      model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
@@ -84,15 +84,22 @@ def _check_input(name: str, index: int, value: np.ndarray, info, max_batch: int)
                            f"size {max_batch}")
 
 
-def predict(store: ModelStore, request: predict_pb2.PredictRequest,
-            max_batch: int = DEFAULT_MAX_BATCH) -> predict_pb2.PredictResponse:
-    """Runs one PredictRequest the way TF Serving would, or raises RequestError."""
-    served = servable(store, request.model_spec)
-    name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-    if name not in served.signatures:  # servables/tensorflow/predict_util.cc, as all below.
+def signature_of(served: LoadedVersion, spec: model_pb2.ModelSpec
+                 ) -> tuple[str, meta_graph_pb2.SignatureDef]:
+    """The signature a ModelSpec names (default: serving_default), or TF Serving's error."""
+    name = spec.signature_name or DEFAULT_SIGNATURE
+    if name not in served.signatures:  # servables/tensorflow/predict_util.cc
         raise RequestError(grpc.StatusCode.FAILED_PRECONDITION,
                            f"Serving signature key \"{name}\" not found.")
-    signature_def = served.signature_defs[name]
+    return name, served.signature_defs[name]
+
+
+def predict(store: ModelStore, request: predict_pb2.PredictRequest,
+            max_batch: int = DEFAULT_MAX_BATCH) -> predict_pb2.PredictResponse:
+    """Runs one PredictRequest the way TF Serving would (predict_util.cc, as all below), or
+    raises RequestError."""
+    served = servable(store, request.model_spec)
+    name, signature_def = signature_of(served, request.model_spec)
     expected, given = sorted(signature_def.inputs), sorted(request.inputs)
     if len(given) != len(expected):
         def names(keys):
