@@ -16,6 +16,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 
 from components import mnist_idx
+from components.mnist_idx import MnistDataError
 from trainer.features import IMAGE_KEY, LABEL_KEY
 
 # Official training images -> train, official test images -> eval.
@@ -25,13 +26,24 @@ MAX_SPLIT_SIZE = 1 << 20  # Larger than any MNIST split: one batch holds it all.
 
 
 def load_from_tfds(split: str) -> mnist_idx.MnistSplit:
-    """The same arrays as the IDX files, from tensorflow-datasets (downloads once)."""
+    """The same arrays as the IDX files, from tensorflow-datasets (downloads once), checked
+    as the IDX files are."""
     import tensorflow_datasets as tfds  # Imported lazily: only the online path needs it.
 
-    dataset = tfds.load("mnist", split=TFDS_SPLITS[split], as_supervised=True)
+    source = f"tensorflow-datasets mnist split {TFDS_SPLITS[split]!r}"
+    try:
+        dataset = tfds.load("mnist", split=TFDS_SPLITS[split], as_supervised=True)
+    except Exception as err:  # pylint: disable=broad-except  # requests, OSError, tfds errors.
+        raise MnistDataError(
+            f"downloading MNIST with tensorflow-datasets failed ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''}); without internet, pass the four "
+            "IDX files: --mnist-dir DIR (dcgan-pipeline, dcgan-kfp) or MNIST_DIR=DIR "
+            "(make run)") from err
     images, labels = next(iter(tfds.as_numpy(dataset.batch(MAX_SPLIT_SIZE))))
-    return mnist_idx.MnistSplit(images.reshape(-1, 28, 28).astype(np.uint8),
-                                labels.astype(np.int64))
+    if images.ndim != 4 or images.shape[-1] != 1:
+        raise MnistDataError(f"{source}: images have shape {images.shape}, expected "
+                             "[n, 28, 28, 1]")
+    return mnist_idx.check_split(images[..., 0], labels, source)
 
 
 def load_mnist(mnist_dir: str) -> dict[str, mnist_idx.MnistSplit]:

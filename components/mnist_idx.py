@@ -103,18 +103,36 @@ def read_labels(path: str) -> np.ndarray:
     return labels.astype(np.int64)
 
 
+def check_split(images: np.ndarray, labels: np.ndarray, source: str) -> MnistSplit:
+    """The checks every source passes (IDX files, tensorflow-datasets): uint8 [n, 28, 28]
+    images, as many int64 labels in 0-9, n > 0. `source` names the data in errors."""
+    if images.ndim != 3 or images.shape[1:] != (IMAGE_ROWS, IMAGE_COLS):
+        raise MnistDataError(f"{source}: images have shape {images.shape}, expected "
+                             f"[n, {IMAGE_ROWS}, {IMAGE_COLS}]")
+    if images.dtype != np.uint8:
+        raise MnistDataError(f"{source}: images are {images.dtype}, expected uint8")
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise MnistDataError(f"{source}: labels have shape {labels.shape} and dtype "
+                             f"{labels.dtype}, expected integers [n]")
+    if len(images) != len(labels):
+        raise MnistDataError(f"{source}: image/label count mismatch: {len(images)} images but "
+                             f"{len(labels)} labels")
+    if not len(images):
+        raise MnistDataError(f"{source}: no examples")
+    bad = np.flatnonzero((labels < 0) | (labels >= NUM_CLASSES))
+    if bad.size:
+        raise MnistDataError(f"{source}: label {int(labels[bad[0]])} at index {int(bad[0])} "
+                             f"is outside 0-9 ({bad.size} such labels)")
+    return MnistSplit(images, labels.astype(np.int64))
+
+
 def load_split(directory: str, split: str) -> MnistSplit:
     """Reads and cross-checks the image and label files of one split."""
     images_stem, labels_stem = SPLIT_FILES[split]
     images_path = find_idx_file(directory, images_stem)
     labels_path = find_idx_file(directory, labels_stem)
-    images = read_images(images_path)
-    labels = read_labels(labels_path)
-    if len(images) != len(labels):
-        raise MnistDataError(
-            f"{images_path}: image/label count mismatch: {len(images)} images but "
-            f"{labels_path} holds {len(labels)} labels")
-    return MnistSplit(images, labels)
+    return check_split(read_images(images_path), read_labels(labels_path),
+                       f"{images_path} + {labels_path}")
 
 
 def encode_idx(array: np.ndarray, magic: int) -> bytes:

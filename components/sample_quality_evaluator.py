@@ -11,8 +11,9 @@ stock Evaluator writes).
 
 import json
 import logging
+import math
 import os
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
@@ -68,33 +69,72 @@ def evaluate_generator(generator_dir: str, embed_fn, real_features: np.ndarray,
     return metrics, samples
 
 
+def _gate(reasons: list[str], name: str, value: Any, passes: Callable[[float], bool],
+          limit_text: str) -> None:
+    """Adds a reason when `value` is not finite or fails `passes`: NaN fails closed."""
+    if value is None or not math.isfinite(value):
+        reasons.append(f"{name} is {value}, not a finite number")
+    elif not passes(value):
+        reasons.append(f"{name} {value:.4f} {limit_text}")
+
+
 def failed_gates(metrics: dict[str, Any], floor: dict[str, Any], gates: QualityGates,
-                 baseline: dict[str, Any] | None) -> list[str]:
+                 baseline: dict[str, Any] | None, classifier_accuracy: float) -> list[str]:
     """Every gate the candidate fails, in words."""
-    reasons = []
+    reasons: list[str] = []
+    _gate(reasons, "classifier eval accuracy", classifier_accuracy,
+          lambda v: v >= gates.min_classifier_accuracy,
+          f"< {gates.min_classifier_accuracy}: no metric measured with it is trusted")
     fid_limit = gates.max_fid_to_floor * floor["fid"]
-    if metrics["fid"] > fid_limit:
-        reasons.append(f"FID {metrics['fid']:.3f} > {gates.max_fid_to_floor} x real-data floor "
-                       f"{floor['fid']:.3f} = {fid_limit:.3f}")
-    if metrics["mnist_score"] < gates.min_mnist_score:
-        reasons.append(f"MNIST score {metrics['mnist_score']:.3f} < {gates.min_mnist_score}")
+    _gate(reasons, "FID", metrics["fid"], lambda v: v <= fid_limit,
+          f"> {gates.max_fid_to_floor} x real-data floor {floor['fid']:.3f} = {fid_limit:.3f}")
+    _gate(reasons, "MNIST score", metrics["mnist_score"],
+          lambda v: v >= gates.min_mnist_score, f"< {gates.min_mnist_score}")
     if metrics["classes_covered"] < gates.min_classes:
         reasons.append(f"{metrics['classes_covered']} classes covered < {gates.min_classes}")
-    if metrics["min_class_share"] < gates.min_class_share:
-        reasons.append(f"smallest class share {metrics['min_class_share']:.4f} < "
-                       f"{gates.min_class_share}")
-    if metrics["max_class_share"] > gates.max_class_share:
-        reasons.append(f"largest class share {metrics['max_class_share']:.4f} > "
-                       f"{gates.max_class_share}")
-    accuracy = metrics.get("conditional_accuracy")
-    if accuracy is not None and accuracy < gates.min_conditional_accuracy:
-        reasons.append(f"conditional accuracy {accuracy:.4f} < {gates.min_conditional_accuracy}")
+    _gate(reasons, "smallest class share", metrics["min_class_share"],
+          lambda v: v >= gates.min_class_share, f"< {gates.min_class_share}")
+    _gate(reasons, "largest class share", metrics["max_class_share"],
+          lambda v: v <= gates.max_class_share, f"> {gates.max_class_share}")
+    if "conditional_accuracy" in metrics:
+        _gate(reasons, "conditional accuracy", metrics["conditional_accuracy"],
+              lambda v: v >= gates.min_conditional_accuracy,
+              f"< {gates.min_conditional_accuracy}")
     if baseline is not None:
         limit = baseline["fid"] * (1 + gates.max_fid_regression)
-        if metrics["fid"] > limit:
-            reasons.append(f"FID {metrics['fid']:.3f} regresses on the served model's "
-                           f"{baseline['fid']:.3f} by more than {gates.max_fid_regression:.0%}")
+        _gate(reasons, "FID", metrics["fid"], lambda v: v <= limit,
+              f"regresses on the served version {baseline['version']}'s "
+              f"{baseline['fid']:.3f} by more than {gates.max_fid_regression:.0%} "
+              f"(limit {limit:.3f})")
     return reasons
+
+
+def served_baseline(serving_model_dir: str, evaluate: Callable[[str], dict[str, Any]]
+                    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The newest served version that loads, evaluated, and the newer ones that did not load.
+
+    A version TF Serving cannot load is not served, so it is no baseline; skipping it keeps
+    one broken push from blocking every later one.
+    """
+    skipped = []
+    for version in reversed(available_versions(serving_model_dir)):
+        path = os.path.join(serving_model_dir, str(version))
+        try:
+            metrics = evaluate(path)
+        except Exception as err:  # pylint: disable=broad-except  # Any load failure.
+            error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            log.warning("SampleQualityEvaluator: served version %s does not load, skipped "
+                        "(%s)", version, error)
+            skipped.append({"version": version, "path": path, "error": error})
+            continue
+        if not math.isfinite(metrics["fid"]):
+            log.warning("SampleQualityEvaluator: served version %s has FID %s, skipped",
+                        version, metrics["fid"])
+            skipped.append({"version": version, "path": path,
+                            "error": f"FID is {metrics['fid']}"})
+            continue
+        return {"version": version, "path": path, **metrics}, skipped
+    return None, skipped
 
 
 def write_blessing(blessing: standard_artifacts.ModelBlessing, blessed: bool,
@@ -135,14 +175,10 @@ def SampleQualityEvaluator(  # pylint: disable=invalid-name
     seeds = np.arange(config.seed, config.seed + config.num_samples, dtype=np.int64)
     metrics, samples = evaluate_generator(os.path.join(generator.uri, "Format-Serving"), embed_fn,
                                           real_features, real_labels, seeds)
-    versions = available_versions(serving_model_dir)
-    baseline = None
-    if versions:
-        baseline_dir = os.path.join(serving_model_dir, str(versions[-1]))
-        baseline, _ = evaluate_generator(baseline_dir, embed_fn, real_features, real_labels,
-                                         seeds)
-        baseline = {"version": versions[-1], "path": baseline_dir, **baseline}
-    reasons = failed_gates(metrics, classifier_record["floor"], config.gates, baseline)
+    baseline, skipped = served_baseline(serving_model_dir, lambda path: evaluate_generator(
+        path, embed_fn, real_features, real_labels, seeds)[0])
+    reasons = failed_gates(metrics, classifier_record["floor"], config.gates, baseline,
+                           classifier_record["eval_accuracy"])
     blessed = not reasons
     report = {
         "verdict": "BLESSED" if blessed else "NOT_BLESSED",
@@ -151,6 +187,7 @@ def SampleQualityEvaluator(  # pylint: disable=invalid-name
         "floor": classifier_record["floor"],
         "classifier_eval_accuracy": classifier_record["eval_accuracy"],
         "baseline": baseline,
+        "skipped_served_versions": skipped,
         "num_samples": int(len(seeds)),
         "num_real": int(len(real)),
         "seeds": [int(seeds[0]), int(seeds[-1])],

@@ -108,10 +108,14 @@ class Progress(logging.Handler):
 
 
 def open_log(output_dir: str) -> str:
+    """Creates the output and log directories and the log file; raises OSError if it cannot."""
     log_dir = os.path.join(output_dir, LOG_DIR)
     os.makedirs(log_dir, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return os.path.join(log_dir, f"dcgan-pipeline-{stamp}.log")
+    log_path = os.path.join(log_dir, f"dcgan-pipeline-{stamp}.log")
+    with open(log_path, "a", encoding="utf-8"):
+        pass
+    return log_path
 
 
 def redirect_output(log_path: str) -> TextIO:
@@ -162,14 +166,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     output_dir = os.path.abspath(args.output_dir)
     try:
         config = config_from_args(args)  # Bad settings: refused before anything runs.
-        os.makedirs(output_dir, exist_ok=True)
+        log_path = open_log(output_dir)  # Missing or unwritable: refused here too.
     except ValueError as err:
         print(f"dcgan-pipeline: {err}", file=sys.stderr)
         return 2
     except OSError as err:
         print(f"dcgan-pipeline: --output-dir {args.output_dir}: {err.strerror}", file=sys.stderr)
         return 2
-    log_path = open_log(output_dir)
     terminal = sys.stdout if args.verbose else redirect_output(log_path)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger().setLevel(logging.INFO)

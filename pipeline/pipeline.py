@@ -6,7 +6,9 @@ import dataclasses
 import json
 import os
 
+from google.protobuf import text_format
 from ml_metadata.proto import metadata_store_pb2
+from tensorflow_data_validation.anomalies.proto import custom_validation_config_pb2
 from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.base.base_component import BaseComponent
@@ -20,7 +22,9 @@ from pipeline.config import PipelineConfig
 from trainer.classifier import CLASSIFIER_CONFIG_KEY
 from trainer.run import TRAINER_CONFIG_KEY
 
-SCHEMA_FILE = os.path.join(os.path.dirname(components.__file__), "schema", "schema.pbtxt")
+SCHEMA_DIR = os.path.join(os.path.dirname(components.__file__), "schema")
+SCHEMA_FILE = os.path.join(SCHEMA_DIR, "schema.pbtxt")
+CUSTOM_VALIDATIONS_FILE = os.path.join(SCHEMA_DIR, "custom_validations.pbtxt")
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.run.run_fn"
 CLASSIFIER_RUN_FN = "trainer.classifier.run_fn"
@@ -48,20 +52,27 @@ def metadata_path(config: PipelineConfig) -> str:
     return os.path.join(config.output_dir, "metadata.sqlite")
 
 
+def custom_validations() -> custom_validation_config_pb2.CustomValidationConfig:
+    with open(CUSTOM_VALIDATIONS_FILE) as f:
+        return text_format.Parse(f.read(), custom_validation_config_pb2.CustomValidationConfig())
+
+
 def data_components(config: PipelineConfig,
                     example_gen: BaseComponent | None = None) -> list[BaseComponent]:
     """Ingestion, validation and Transform: the DAG up to the Trainers (Transform is last)."""
     example_gen = example_gen or MnistExampleGen(mnist_dir=config.mnist_dir)
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_file or SCHEMA_FILE)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"],
+                                                  schema=schema_gen.outputs["schema"])
     example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
+        custom_validation_config=custom_validations())
     data_gate = DataValidationGate(anomalies=example_validator.outputs["anomalies"])
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN)
     transform.add_upstream_node(data_gate)  # No transformation of data with anomalies.
-    return [example_gen, statistics_gen, schema_gen, example_validator, data_gate, transform]
+    return [example_gen, schema_gen, statistics_gen, example_validator, data_gate, transform]
 
 
 def create_pipeline(

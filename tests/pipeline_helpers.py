@@ -18,7 +18,10 @@ State = metadata_store_pb2.Execution.State
 
 
 def smoke_config(mnist_dir: str, output_dir: str) -> PipelineConfig:
-    return dataclasses.replace(preset("smoke"), mnist_dir=mnist_dir, output_dir=str(output_dir))
+    """The smoke preset in float32: what the e2e tests assert must not depend on whether the
+    host computes bfloat16 natively (`auto`)."""
+    config = dataclasses.replace(preset("smoke"), mnist_dir=mnist_dir, output_dir=str(output_dir))
+    return config.replace_trainer(mixed_precision="float32")
 
 
 def store(config: PipelineConfig) -> metadata_store.MetadataStore:

@@ -79,3 +79,43 @@ def test_a_corrupt_idx_file_fails_in_a_few_lines_with_the_component_and_the_log(
     assert f"full log (with the traceback): {log}" in terminal
     with open(log, encoding="utf-8") as f:
         assert "Traceback" in f.read()
+
+
+def test_offline_without_mnist_dir_fails_in_one_line_that_says_what_to_pass(tmp_path):
+    """The download failure simulated: tensorflow-datasets' load raises what `requests` raises
+    on a machine without internet."""
+    script = (
+        "import sys, requests, tensorflow_datasets\n"
+        "def offline(*args, **kwargs):\n"
+        "    raise requests.exceptions.ConnectionError('Failed to establish a new connection')\n"
+        "tensorflow_datasets.load = offline\n"
+        "from pipeline import console\n"
+        f"sys.exit(console.main(['--preset', 'smoke', '--output-dir', {str(tmp_path)!r}]))\n")
+    env = {key: value for key, value in os.environ.items() if key != "MNIST_DIR"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=600, check=False, env=env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    terminal = done.stdout + done.stderr
+    assert "Traceback" not in terminal
+    (failed,) = [line for line in terminal.splitlines() if "FAILED" in line]
+    assert failed.startswith("MnistExampleGen FAILED: downloading MNIST with tensorflow-datasets "
+                             "failed (ConnectionError: Failed to establish a new connection)")
+    assert "--mnist-dir DIR" in failed and "MNIST_DIR=DIR" in failed
+
+
+@pytest.mark.parametrize("make_bad", ["under_a_file", "read_only"])
+def test_an_output_dir_that_cannot_be_written_fails_in_one_line(tmp_path, make_bad):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    if make_bad == "under_a_file":
+        output_dir, reason = blocker / "out", "Not a directory"
+    elif os.geteuid() != 0:
+        output_dir, reason = tmp_path / "read-only", "Permission denied"
+        output_dir.mkdir(mode=0o500)
+    else:  # root writes anywhere permissions allow nothing; sysfs refuses new directories.
+        output_dir, reason = "/sys", "Operation not permitted"
+    done = dcgan_pipeline("--preset", "smoke", "--mnist-dir", SLICE,
+                          "--output-dir", str(output_dir))
+    assert done.returncode == 2
+    lines = (done.stdout + done.stderr).splitlines()
+    assert lines == [f"dcgan-pipeline: --output-dir {output_dir}: {reason}"], lines

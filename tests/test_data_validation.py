@@ -14,8 +14,9 @@ from trainer import features
 from pipeline_helpers import State, executions_by_node, live_artifacts, pushed_versions, smoke_config
 
 
-def example(image: bytes | None, label: int) -> bytes:
-    feature = {features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))}
+def example(image: bytes | None, label: int | list[int]) -> bytes:
+    labels = label if isinstance(label, list) else [label]
+    feature = {features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=labels))}
     if image is not None:
         feature[features.IMAGE_KEY] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[image]))
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
@@ -28,10 +29,10 @@ def write_records(directory, records):
             writer.write(record)
 
 
-def test_anomalies_stop_the_run_before_transform_and_trainer(tmp_path):
-    good = [example(bytes(784), label % 10) for label in range(40)]
-    write_records(tmp_path / "data" / "train", good + [example(bytes(784), 11)])
-    write_records(tmp_path / "data" / "eval", good + [example(None, 3)])
+def run_with_records(tmp_path, train: list[bytes], evaluation: list[bytes]):
+    """The pipeline with ImportExampleGen over these records in place of MnistExampleGen."""
+    write_records(tmp_path / "data" / "train", train)
+    write_records(tmp_path / "data" / "eval", evaluation)
     config = smoke_config("", tmp_path / "out")
     import_gen = tfx.components.ImportExampleGen(
         input_base=str(tmp_path / "data"),
@@ -42,15 +43,37 @@ def test_anomalies_stop_the_run_before_transform_and_trainer(tmp_path):
         tfx.orchestration.LocalDagRunner().run(pipeline_def.create_pipeline(
             config, tfx.orchestration.metadata.sqlite_metadata_connection_config(
                 pipeline_def.metadata_path(config)), example_gen=import_gen))
-    message = str(raised.value)
-    assert "split 'train', feature 'label'" in message and "Out-of-range" in message
-    assert "split 'eval', feature 'image'" in message
     executions = executions_by_node(config)
     assert executions["ExampleValidator"][0].last_known_state == State.COMPLETE
     assert executions["DataValidationGate"][0].last_known_state == State.FAILED
     for node in ("Transform", "Trainer", "Pusher"):
         assert not executions.get(node), node
     assert not live_artifacts(config, "Model") and pushed_versions(config) == []
+    return str(raised.value)
+
+
+GOOD = [example(bytes(784), label % 10) for label in range(40)]
+
+
+def test_anomalies_stop_the_run_before_transform_and_trainer(tmp_path):
+    message = run_with_records(tmp_path, GOOD + [example(bytes(784), 11)],
+                               GOOD + [example(None, 3)])
+    assert "split 'train', feature 'label'" in message and "Out-of-range" in message
+    assert "split 'eval', feature 'image'" in message
+
+
+def test_every_field_is_bounded_image_bytes_and_one_label(tmp_path):
+    """783- and 1,568-byte images and a two-valued label: each named before Transform."""
+    message = run_with_records(tmp_path, GOOD + [example(bytes(783), 1)],
+                               GOOD + [example(bytes(1568), 2), example(bytes(784), [3, 4])])
+    lines = message.splitlines()
+    assert any("split 'train', feature 'image': image must be exactly 784 bytes" in line
+               for line in lines), message
+    assert any("split 'eval', feature 'image': image must be exactly 784 bytes" in line
+               for line in lines), message
+    assert any("split 'eval', feature 'label'" in line and "shape" in line for line in lines), \
+        message
+    assert not any("split 'train', feature 'label'" in line for line in lines), message
 
 
 def test_a_bad_idx_file_fails_example_gen_and_publishes_nothing(tmp_path, mnist_slice):

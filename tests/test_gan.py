@@ -67,13 +67,26 @@ def test_optimizers_are_adam_2e4_beta_0_5_one_per_network():
     assert gan.g_optimizer is not gan.d_optimizer
 
 
-def test_discriminator_loss_uses_the_smoothed_targets():
-    gan = DCGAN(CONFIG, tf.distribute.get_strategy())
-    logits = tf.zeros([8, 1])  # sigmoid 0.5: loss log(2) for any target.
-    assert float(gan._loss(logits, 0.9)) == pytest.approx(np.log(2), rel=1e-5)
-    logits = tf.fill([8, 1], 3.0)
-    expected = -(0.9 * np.log(1 / (1 + np.exp(-3.0))) + 0.1 * np.log(1 - 1 / (1 + np.exp(-3.0))))
-    assert float(gan._loss(logits, 0.9)) == pytest.approx(expected, rel=1e-5)
+@pytest.mark.parametrize("real_target, fake_target", [(0.9, 0.0), (0.7, 0.2), (1.0, 0.0)])
+def test_the_train_step_uses_the_configured_targets(real_target, fake_target):
+    """The step's reported losses against an independent computation with the configured
+    targets: D on real -> real_target, D on fake -> fake_target, G -> 1. Learning rate 0 keeps
+    the weights fixed, so every loss in the step sees the same networks."""
+    config = dataclasses.replace(CONFIG, real_target=real_target, fake_target=fake_target,
+                                 learning_rate=0.0, generator_steps=1)
+    gan = DCGAN(config, tf.distribute.get_strategy())
+    b = batch(config)
+    d, g = gan.discriminator, gan.generator
+    fake_logits = d(g(b[Z][:, 0], training=True), training=True)
+
+    def loss(logits, target):
+        return float(tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+            labels=tf.fill(tf.shape(logits), target), logits=logits)))
+
+    expected_d = loss(d(b[REAL], training=True), real_target) + loss(fake_logits, fake_target)
+    metrics = gan.train_step(b)
+    assert float(metrics["d_loss"]) == pytest.approx(expected_d, rel=1e-5)
+    assert float(metrics["g_loss"]) == pytest.approx(loss(fake_logits, 1.0), rel=1e-5)
 
 
 def test_mirrored_two_replicas_match_one_device_for_a_full_step():
@@ -162,12 +175,54 @@ def test_mixed_precision_computes_in_half_precision_with_float32_outputs(policy,
     assert any(not np.allclose(a, np.array(b)) for a, b in zip(before, gan.generator.trainable_weights))
 
 
-def test_strategies_by_name():
-    from trainer.strategy import is_chief, make_strategy
-    assert type(make_strategy("auto")).__name__ == "_DefaultDistributionStrategy"  # No GPU here.
-    mirrored = make_strategy("mirrored")
-    assert mirrored.num_replicas_in_sync >= 1
-    assert is_chief(mirrored)
-    assert make_strategy("one_device").num_replicas_in_sync == 1
-    with pytest.raises(ValueError, match="strategy 'tpu': no TPU found"):
+@pytest.mark.parametrize("gpus", [0, 2])
+def test_strategies_by_name_on_a_host_with_or_without_gpus(monkeypatch, gpus):
+    """Device detection patched: the same assertions hold on a GPU host and on a CPU."""
+    from trainer import strategy as strategy_lib
+    devices = [tf.config.LogicalDevice(f"/device:GPU:{i}", "GPU") for i in range(gpus)]
+    monkeypatch.setattr(tf.config, "list_logical_devices",
+                        lambda kind=None: devices if kind == "GPU" else [])
+    made = []
+    monkeypatch.setattr(tf.distribute, "MirroredStrategy",
+                        lambda *args: made.append(("mirrored", args)) or "mirrored")
+    monkeypatch.setattr(tf.distribute, "OneDeviceStrategy",
+                        lambda device: made.append(("one_device", device)) or "one_device")
+    assert strategy_lib.make_strategy("auto") == ("mirrored" if gpus else
+                                                  tf.distribute.get_strategy())
+    assert strategy_lib.make_strategy("mirrored") == "mirrored"
+    assert strategy_lib.make_strategy("one_device") == "one_device"
+    assert made[-1] == ("one_device", "/device:GPU:0" if gpus else "/cpu:0")
+
+
+def test_the_tpu_strategy_without_a_tpu_says_so(monkeypatch):
+    from trainer.strategy import make_strategy
+
+    def no_tpu(*args, **kwargs):
+        raise ValueError("Please provide a TPU Name to connect to.")
+
+    monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver", no_tpu)
+    with pytest.raises(ValueError, match="strategy 'tpu': no TPU found .*TPU Name"):
         make_strategy("tpu")
+
+
+def test_only_the_chief_writes():
+    from trainer.strategy import is_chief
+
+    class Resolver:
+        def __init__(self, cluster, task_type, task_id):
+            self.cluster, self.task_type, self.task_id = cluster, task_type, task_id
+
+        def cluster_spec(self):
+            return tf.train.ClusterSpec(self.cluster)
+
+    class Strategy:
+        def __init__(self, resolver):
+            self.cluster_resolver = resolver
+
+    workers = {"worker": ["localhost:1", "localhost:2"]}
+    assert is_chief(tf.distribute.get_strategy())
+    assert is_chief(Strategy(Resolver(workers, "worker", 0)))
+    assert not is_chief(Strategy(Resolver(workers, "worker", 1)))
+    with_chief = {"chief": ["localhost:3"], **workers}
+    assert is_chief(Strategy(Resolver(with_chief, "chief", 0)))
+    assert not is_chief(Strategy(Resolver(with_chief, "worker", 0)))

@@ -33,8 +33,13 @@ def test_auto_resolves_by_hardware(monkeypatch, accelerator, bfloat16, precision
     assert hardware.resolve(explicit) == explicit
 
 
-def test_this_machine():
-    """The build machine: AVX512_BF16, no GPU (README, "Training at scale")."""
-    resolved = hardware.resolve(TrainerConfig())
-    assert resolved.mixed_precision == "mixed_bfloat16"
-    assert resolved.filter_gradient == "forward_conv"
+@pytest.mark.parametrize("devices, expected", [
+    ({"GPU": ["/device:GPU:0"]}, True),   # A GPU host.
+    ({"TPU": ["/device:TPU:0"]}, True),   # A TPU VM.
+    ({}, False),                          # CPU only.
+])
+def test_accelerators_are_read_off_the_logical_devices(monkeypatch, devices, expected):
+    import tensorflow as tf
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: [
+        tf.config.LogicalDevice(name, kind) for name in devices.get(kind, [])])
+    assert hardware.has_accelerator() == expected

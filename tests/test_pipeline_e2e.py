@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from components import atomic_pusher, mnist_idx
 from pipeline import local_runner
+from pipeline.config import PRESETS
 from trainer import features
 from trainer.export import WARMUP_FILE
 from pipeline_helpers import (NODES, State, live_artifacts, pushed_versions, read_examples,
@@ -79,7 +80,8 @@ def test_the_trained_generator_is_evaluated_and_blessed_under_the_smoke_gates(e2
         assert np.isfinite(report["metrics"][key]) and np.isfinite(report["floor"][key]), key
     assert report["num_samples"] == 500 and report["num_real"] == 500
     assert report["baseline"] is None  # Nothing was served before the first run.
-    assert 0.5 < report["classifier_eval_accuracy"] <= 1.0
+    assert PRESETS["smoke"].evaluator.gates.min_classifier_accuracy <= \
+        report["classifier_eval_accuracy"] <= 1.0
     # The real-data floor is far below the 20-step generator's FID.
     assert report["floor"]["fid"] < report["metrics"]["fid"]
     samples = tf.io.decode_png(tf.io.read_file(
@@ -104,6 +106,20 @@ def test_sample_grids_logs_and_summary(e2e):
     assert os.path.exists(discriminator)
     # The discriminator stays out of the served model.
     assert not tf.io.gfile.glob(os.path.join(summary["pushed_model"], "*.keras"))
+
+
+def test_the_summary_holds_each_components_duration_from_the_metadata_store(e2e):
+    first, second = e2e["first"]["component_durations"], e2e["second"]["component_durations"]
+    assert sorted(first) == sorted(NODES) == sorted(second)
+    assert {entry["state"] for entry in first.values()} == {"COMPLETE"}
+    assert {entry["state"] for entry in second.values()} == {"CACHED"}
+    for node, entry in first.items():  # The executions' own timestamps, per component.
+        (execution,) = e2e["after_first"][node]
+        assert entry["seconds"] == round((execution.last_update_time_since_epoch
+                                          - execution.create_time_since_epoch) / 1000, 1)
+    # Training takes longer than reading the schema; the sum fits inside the run.
+    assert first["Trainer"]["seconds"] > first["ImportSchemaGen"]["seconds"]
+    assert sum(entry["seconds"] for entry in first.values()) <= e2e["first"]["wall_time_s"]
 
 
 def test_dcgan_serve_serves_the_pushed_model_to_dcgan_generate(e2e, tmp_path):

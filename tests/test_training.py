@@ -173,3 +173,44 @@ def test_killed_workers_resume_from_the_chiefs_checkpoint(tmp_path, transformed)
     chief, other = (np.load(tmp_path / f"out{i}" / f"weights-{i}.npz") for i in range(2))
     for name in chief.files:
         np.testing.assert_array_equal(chief[name], other[name])
+
+
+def test_checkpoints_resume_only_on_the_same_data_in_the_same_paths(tmp_path, transformed,
+                                                                     caplog):
+    """New content in the same file (a reset metadata store reuses artifact paths) starts fresh;
+    the same content resumes."""
+    data = tmp_path / "Split-train" / "data.gz"
+    data.parent.mkdir()
+    data.write_bytes(open(transformed, "rb").read())
+    pattern = str(data.parent / "*")
+    config = dataclasses.replace(TINY, train_steps=4, checkpoint_every_steps=2,
+                                 checkpoint_dir=str(tmp_path / "checkpoints"))
+    first = checkpoint_dir(config, [pattern])
+    train_and_export(config, [pattern], str(tmp_path / "run1"), str(tmp_path / "serving1"))
+    assert tf.train.latest_checkpoint(first).endswith("-4")
+
+    longer = dataclasses.replace(config, train_steps=6)
+    with caplog.at_level("INFO"):
+        train_and_export(longer, [pattern], str(tmp_path / "run2"), str(tmp_path / "serving2"))
+    assert "resumed from checkpoint" not in caplog.text  # Other settings: another key.
+
+    # Other images in the same path: the key changes, nothing is resumed or exported from it.
+    with tf.io.TFRecordWriter(str(data), tf.io.TFRecordOptions(compression_type="GZIP")) as w:
+        for record in tf.data.TFRecordDataset(transformed, "GZIP").take(200):
+            w.write(record.numpy())
+    changed = checkpoint_dir(config, [pattern])
+    assert changed != first and not tf.train.latest_checkpoint(changed)
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        train_and_export(config, [pattern], str(tmp_path / "run3"), str(tmp_path / "serving3"))
+    assert "resumed from checkpoint" not in caplog.text
+    assert "already trained" not in caplog.text
+    assert tf.train.latest_checkpoint(changed).endswith("-4")
+
+    # The original content again: its finished checkpoint is found (nothing left to train).
+    data.write_bytes(open(transformed, "rb").read())
+    assert checkpoint_dir(config, [pattern]) == first
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        train_and_export(config, [pattern], str(tmp_path / "run4"), str(tmp_path / "serving4"))
+    assert "already trained to step 4 of 4" in caplog.text

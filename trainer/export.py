@@ -32,11 +32,9 @@ def noise_from_seeds(seeds: tf.Tensor, z_dim: int) -> tf.Tensor:
 
 
 def float32_copy(model: keras.Model) -> keras.Model:
-    """`model` computing in float32, with its weights: what is served, whatever precision
-    trained it (serving hosts may lack bfloat16 hardware). Exact: mixed precision layers
-    keep float32 variables."""
-    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
-        return model
+    """A copy of `model` computing in float32, with its weights, outside any distribution
+    strategy: what is served, whatever precision trained it (serving hosts may lack bfloat16
+    hardware). Exact: mixed precision layers keep float32 variables."""
     copy = keras.models.clone_model(model, clone_function=lambda layer: layer.__class__.from_config(
         {**layer.get_config(), "dtype": "float32"}))
     copy.set_weights(model.get_weights())

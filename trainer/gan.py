@@ -19,6 +19,8 @@ import tensorflow as tf
 
 from pipeline.config import TrainerConfig
 from trainer import features
+from trainer.averaging import WeightAverage, recompute_batch_norm_statistics
+from trainer.export import float32_copy
 from trainer.hardware import resolve
 from trainer.models import build_discriminator, build_generator
 
@@ -31,9 +33,8 @@ Z = "z"
 FAKE_LABELS = "fake_labels"
 
 
-def _adam(config: TrainerConfig) -> keras.optimizers.Optimizer:
-    adam = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1,
-                                 epsilon=config.adam_epsilon)
+def _adam(config: TrainerConfig, learning_rate: float) -> keras.optimizers.Optimizer:
+    adam = keras.optimizers.Adam(learning_rate, beta_1=config.beta_1, epsilon=config.adam_epsilon)
     # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
     return keras.optimizers.LossScaleOptimizer(adam) if config.mixed_precision == \
         "mixed_float16" else adam
@@ -48,12 +49,14 @@ class DCGAN:
         with strategy.scope():
             self.generator = build_generator(config)
             self.discriminator = build_discriminator(config)
-            self.g_optimizer = _adam(config)
-            self.d_optimizer = _adam(config)
+            self.g_optimizer = _adam(config, config.learning_rate)
+            self.d_optimizer = _adam(config, config.learning_rate * config.discriminator_lr_scale)
             # Built here, in the strategy's scope, not lazily inside the replica step.
             self.g_optimizer.build(self.generator.trainable_variables)
             self.d_optimizer.build(self.discriminator.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.average = (WeightAverage(self.generator, config.ema_decay)
+                            if config.ema_decay else None)
         self.train_step = tf.function(self._train_step, jit_compile=config.jit_compile)
 
     def _loss(self, logits: tf.Tensor, target: float) -> tf.Tensor:
@@ -124,5 +127,27 @@ class DCGAN:
     def _train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """One step on a distributed global batch; returns global-batch metrics."""
         per_replica = self.strategy.run(self._replica_step, args=(batch,))
+        if self.average is not None:
+            self.average.update([v.value for v in self.generator.trainable_variables], self.step)
         return {name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
                 for name, value in per_replica.items()}
+
+    def served_generator(self) -> keras.Model:
+        """What is exported, evaluated and drawn in the sample grids: a float32 copy of the
+        generator, with the averaged weights and their standing BatchNorm statistics when
+        `ema_decay` is set."""
+        generator = float32_copy(self.generator)
+        if self.average is None:
+            return generator
+        for variable, average in zip(generator.trainable_variables, self.average.averages):
+            variable.assign(tf.convert_to_tensor(average))
+        recompute_batch_norm_statistics(generator, self._standing_inputs,
+                                        self.config.ema_standing_samples)
+        return generator
+
+    def _standing_inputs(self, index: int, size: int) -> tf.Tensor | list[tf.Tensor]:
+        """Fixed noise (and labels) for the standing statistics: the same for every export."""
+        seed = tf.constant([self.config.seed, -2 - index], tf.int64)
+        z = tf.random.stateless_normal([size, self.config.z_dim], seed=seed)
+        labels = tf.random.stateless_uniform([size], seed, 0, features.NUM_CLASSES, tf.int64)
+        return self.inputs(z, labels)

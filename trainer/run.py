@@ -21,15 +21,28 @@ from trainer.train_loop import train
 
 TRAINER_CONFIG_KEY = "trainer"  # custom_config key holding TrainerConfig.to_dict().
 DISCRIMINATOR_FILE = "discriminator.keras"
+FINGERPRINT_CHUNK = 1 << 24
+
+
+def data_fingerprint(file_patterns: list[str]) -> str:
+    """sha256 over the contents of every training file (in name order): the checkpoint key's
+    data part. Paths alone are not enough: a reset metadata store reuses artifact paths."""
+    digest = hashlib.sha256()
+    for path in sorted(set(p for pattern in file_patterns for p in tf.io.gfile.glob(pattern))):
+        digest.update(os.path.basename(path).encode() + b"\0")
+        with tf.io.gfile.GFile(path, "rb") as f:
+            for chunk in iter(lambda: f.read(FINGERPRINT_CHUNK), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 def checkpoint_dir(config: TrainerConfig, train_files: list[str]) -> str:
-    """A stable directory per (config, input data): a retry of the same training resumes,
-    a run on new data or with new settings starts fresh."""
+    """A stable directory per (config, training data content): a retry of the same training
+    resumes, a run on other data or with other settings starts fresh."""
     if not config.checkpoint_dir:
         return ""
-    key = json.dumps({"config": config.to_dict(), "train_files": sorted(train_files)},
-                     sort_keys=True)
+    key = json.dumps({"config": {**config.to_dict(), "checkpoint_dir": ""},
+                      "data": data_fingerprint(train_files)}, sort_keys=True)
     return os.path.join(config.checkpoint_dir, hashlib.sha256(key.encode()).hexdigest()[:16])
 
 
@@ -52,7 +65,7 @@ def train_and_export(config: TrainerConfig, train_files: list[str], run_dir: str
     try:
         train(gan, dataset, run_dir, checkpoint_dir(config, train_files), chief)
         gan.discriminator.save(os.path.join(run_dir, DISCRIMINATOR_FILE))
-        export_generator(gan.generator, serving_dir)
+        export_generator(gan.served_generator(), serving_dir)
     finally:
         if not chief:
             tf.io.gfile.rmtree(run_dir)

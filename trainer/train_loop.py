@@ -31,10 +31,12 @@ def fixed_noise(config: TrainerConfig) -> tf.Tensor:
 
 
 def save_grid(gan: DCGAN, z: tf.Tensor, step: int, run_dir: str) -> str:
-    """The fixed z's samples (conditional: digit i % 10 for sample i)."""
+    """The fixed z's samples from the generator that would be exported now (conditional:
+    digit i % 10 for sample i)."""
     labels = tf.range(GRID_SAMPLES, dtype=tf.int64) % features.NUM_CLASSES
-    grid = image_utils.tile(image_utils.to_uint8(gan.generator(gan.inputs(z, labels),
-                                                               training=False)))
+    generator = gan.served_generator()
+    grid = image_utils.tile(image_utils.to_uint8(generator(gan.inputs(z, labels),
+                                                           training=False)))
     path = os.path.join(run_dir, SAMPLES_DIR, f"step_{step:06d}.png")
     image_utils.write_png(grid, path)
     tf.summary.image("samples", grid[tf.newaxis], step=step)
@@ -42,7 +44,8 @@ def save_grid(gan: DCGAN, z: tf.Tensor, step: int, run_dir: str) -> str:
 
 
 class Checkpoints:
-    """Both networks, both optimizers, the step and the fixed z, every N steps, last K kept.
+    """Both networks, both optimizers, the step, the fixed z and the generator's weight
+    average (if any), every N steps, last K kept.
 
     Every worker restores from the shared `directory`; only the chief writes
     there, the others write to a scratch directory (all must take part in a save).
@@ -54,7 +57,7 @@ class Checkpoints:
         self.checkpoint = tf.train.Checkpoint(
             generator=gan.generator, discriminator=gan.discriminator,
             g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer, step=gan.step,
-            fixed_z=fixed_z)
+            fixed_z=fixed_z, **({"weight_average": gan.average} if gan.average else {}))
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, directory if chief else os.path.join(scratch_dir, "checkpoints"),
             max_to_keep=gan.config.checkpoints_to_keep)

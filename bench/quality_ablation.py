@@ -1,0 +1,136 @@
+"""Sample-quality ablation: trains generator variants on full MNIST and scores them as the
+Evaluator does, the trained (raw) and the weight-averaged generator side by side.
+
+    python -m bench.quality_ablation --run-output-dir runs/local \\
+        --variant spec: --variant ema:ema_decay=0.999 --seeds 0 1 --eval-at 1000 2000 3000
+
+RUN_OUTPUT_DIR is a finished `dcgan-pipeline` output directory on full MNIST: its transformed
+train split is trained on, its classifier scores the samples against its eval split (N samples,
+seeds 0..N-1, as the Evaluator draws them). Every variant starts from the `--preset` trainer
+settings (default: `default`) changed by KEY=VALUE pairs. One JSON line per (variant, seed,
+step, generator) is appended to --out; a table is printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from components import quality_metrics
+from components.sample_quality_evaluator import to_unit_range
+from pipeline import local_runner
+from pipeline import pipeline as pipeline_def
+from pipeline.config import TrainerConfig, preset
+from trainer import classifier as classifier_lib
+from trainer import images as image_utils
+from trainer.data import load_arrays, training_dataset
+from trainer.export import float32_copy, noise_from_seeds
+from trainer.gan import DCGAN
+from trainer.strategy import make_strategy
+
+SAMPLE_BATCH = 500
+
+
+def parse_variant(text: str, base: TrainerConfig) -> tuple[str, TrainerConfig]:
+    """'name:key=value,key=value' -> (name, base with those settings, typed like the field)."""
+    name, _, assignments = text.partition(":")
+    types = {field.name: type(getattr(base, field.name)) for field in dataclasses.fields(base)}
+    changes = {}
+    for assignment in filter(None, assignments.split(",")):
+        key, _, value = assignment.partition("=")
+        if key not in types:
+            raise SystemExit(f"variant {name!r}: unknown TrainerConfig setting {key!r}")
+        changes[key] = (value.lower() == "true") if types[key] is bool else types[key](value)
+    return name, dataclasses.replace(base, **changes)
+
+
+def samples(generator, z_dim: int, count: int) -> np.ndarray:
+    """uint8 images for seeds 0..count-1 (the Evaluator's `generate` noise)."""
+    z = noise_from_seeds(tf.range(count, dtype=tf.int64), z_dim)
+    return np.concatenate([image_utils.to_uint8(generator(z[i:i + SAMPLE_BATCH],
+                                                          training=False)).numpy()
+                           for i in range(0, count, SAMPLE_BATCH)])
+
+
+def score(generator, z_dim: int, count: int, embed_fn, real_features: np.ndarray,
+          floor: dict) -> dict[str, float]:
+    features, probabilities = classifier_lib.embed(
+        embed_fn, to_unit_range(samples(generator, z_dim, count)))
+    metrics = quality_metrics.all_metrics(real_features, features, probabilities)
+    return {"fid_to_floor": metrics["fid"] / floor["fid"],
+            **{key: metrics[key] for key in ("fid", "mnist_score", "min_class_share",
+                                             "max_class_share", "precision", "recall")}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run-output-dir", default="runs/local")
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--variant", action="append", required=True,
+                        help="NAME:KEY=VALUE,... (repeatable; 'spec:' is the preset unchanged)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--eval-at", type=int, nargs="+", required=True)
+    parser.add_argument("--samples", type=int, default=10_000)
+    parser.add_argument("--out", default="runs/quality_ablation.jsonl")
+    args = parser.parse_args()
+
+    config = dataclasses.replace(preset(args.preset),
+                                 output_dir=os.path.abspath(args.run_output_dir))
+    run = local_runner.latest_outputs(config)
+    transformed = run[("Transform", "Examples")].uri
+    classifier_uri = run[(pipeline_def.CLASSIFIER_NODE_ID, "Model")].uri
+    embed_fn = classifier_lib.load_embed_fn(classifier_uri)
+    real, _ = load_arrays([os.path.join(transformed, "Split-eval", "*")], args.samples)
+    real_features, _ = classifier_lib.embed(embed_fn, real)
+    with tf.io.gfile.GFile(os.path.join(classifier_uri, classifier_lib.METRICS_FILE)) as f:
+        floor = json.load(f)["floor"]
+    train_files = [os.path.join(transformed, "Split-train", "*")]
+    variants = [parse_variant(text, config.trainer) for text in args.variant]
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+
+    rows = []
+    for name, variant in variants:
+        for seed in args.seeds:
+            trainer = dataclasses.replace(variant, seed=seed,
+                                          train_steps=max(args.eval_at))
+            gan = DCGAN(trainer, make_strategy(trainer.strategy))
+            batches = iter(gan.strategy.experimental_distribute_dataset(
+                training_dataset(train_files, trainer)))
+            started, trained = time.perf_counter(), 0.0
+            for step in range(1, trainer.train_steps + 1):
+                gan.train_step(next(batches))
+                gan.step.assign(step)
+                if step not in args.eval_at:
+                    continue
+                trained += time.perf_counter() - started
+                generators = {"raw": float32_copy(gan.generator)}
+                if gan.average is not None:
+                    generators["averaged"] = gan.served_generator()
+                for kind, generator in generators.items():
+                    row = {"variant": name, "seed": seed, "step": step, "generator": kind,
+                           "train_seconds": round(trained, 1),
+                           **score(generator, trainer.z_dim, args.samples, embed_fn,
+                                   real_features, floor)}
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+                    with open(args.out, "a") as f:
+                        f.write(json.dumps(row) + "\n")
+                started = time.perf_counter()
+    print(f"\n{'variant':14s} {'seed':>4s} {'step':>6s} {'generator':9s} {'train s':>8s} "
+          f"{'MNIST':>6s} {'FID/fl':>7s} {'prec':>5s} {'recall':>6s} {'shares':>11s}")
+    for row in rows:
+        print(f"{row['variant']:14s} {row['seed']:4d} {row['step']:6d} {row['generator']:9s} "
+              f"{row['train_seconds']:8.0f} {row['mnist_score']:6.2f} {row['fid_to_floor']:7.2f} "
+              f"{row['precision']:5.2f} {row['recall']:6.2f} "
+              f"{row['min_class_share']:.3f}-{row['max_class_share']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
