@@ -42,13 +42,13 @@ serve: install
 	$(BIN)/dcgan-serve --model-base-path $(OUTPUT_DIR)/serving/dcgan_mnist --model-name dcgan_mnist --port 8500 --rest-port 8501 --monitoring
 
 bench-serving: install
-	$(BIN)/python bench/bench_serving.py $(if $(MODEL_BASE_PATH),--model-base-path $(MODEL_BASE_PATH))
+	$(BIN)/python -m bench.bench_serving $(if $(MODEL_BASE_PATH),--model-base-path $(MODEL_BASE_PATH))
 
 bench-train: install
-	$(BIN)/python bench/bench_train.py $(if $(MNIST_DIR),--mnist-dir $(MNIST_DIR)) $(BENCH_ARGS)
+	$(BIN)/python -m bench.bench_train $(if $(MNIST_DIR),--mnist-dir $(MNIST_DIR)) $(BENCH_ARGS)
 
 bench-quality: install
-	$(BIN)/python bench/bench_quality.py $(if $(MNIST_DIR),--mnist-dir $(MNIST_DIR)) $(BENCH_ARGS)
+	$(BIN)/python -m bench.bench_quality $(if $(MNIST_DIR),--mnist-dir $(MNIST_DIR)) $(BENCH_ARGS)
 
 # --network host: pip in the build reaches the package index the way this machine does.
 image:

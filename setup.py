@@ -11,7 +11,8 @@ setup(
     version="0.1.0",
     description="A TFX pipeline that trains a DCGAN on MNIST and ships it to TF Serving.",
     python_requires=">=3.10,<3.11",
-    packages=find_packages(include=["pipeline", "components", "trainer", "serving", "dcgan_kfp"]),
+    packages=find_packages(include=["dcgan_common", "pipeline", "components", "trainer",
+                                    "serving", "dcgan_kfp"]),
     package_data={"components": ["schema/*.pbtxt"], "serving": ["config/*"]},
     install_requires=[
         "tensorflow>=2.16,<2.17",

@@ -21,14 +21,13 @@ import time
 import tensorflow as tf
 from PIL import Image, ImageDraw
 
-from components import quality_metrics
+from dcgan_common import embedding, quality_metrics
 from components.sample_quality_evaluator import to_unit_range
-from evaluate_checkpoint import checkpoint_samples, print_beside_floor
-from pipeline import local_runner
+from bench.evaluate_checkpoint import checkpoint_samples, print_beside_floor
+from pipeline import local_runner, metadata
 from pipeline import pipeline as pipeline_def
-from pipeline.config import preset
-from trainer import classifier as classifier_lib
-from trainer.data import load_arrays
+from dcgan_common.config import preset
+from dcgan_common.examples import load_arrays
 from trainer.run import checkpoint_dir
 
 FID_SAMPLES = 2000
@@ -54,15 +53,15 @@ CHECKPOINT_METRICS = ("fid", "mnist_score", "min_class_share", "max_class_share"
 def checkpoint_curves(config, train_files: list[str], classifier_uri: str,
                       eval_pattern: str) -> dict[str, dict[int, float]]:
     """CHECKPOINT_METRICS of FID_SAMPLES samples at every kept checkpoint: name -> step -> value."""
-    embed_fn = classifier_lib.load_embed_fn(classifier_uri)
+    embed_fn = embedding.load_embed_fn(classifier_uri)
     real, _ = load_arrays([eval_pattern], FID_SAMPLES)
-    real_features, _ = classifier_lib.embed(embed_fn, real)
+    real_features, _ = embedding.embed(embed_fn, real)
     directory = checkpoint_dir(config, train_files)
     curves: dict[str, dict[int, float]] = {name: {} for name in CHECKPOINT_METRICS}
     for path in tf.train.get_checkpoint_state(directory).all_model_checkpoint_paths:
         step = int(path.rsplit("-", 1)[1])
         fake = checkpoint_samples(config, path, FID_SAMPLES)
-        features, probabilities = classifier_lib.embed(embed_fn, to_unit_range(fake))
+        features, probabilities = embedding.embed(embed_fn, to_unit_range(fake))
         histogram = quality_metrics.class_histogram(probabilities.argmax(1))
         curves["fid"][step] = quality_metrics.frechet_distance(real_features, features)
         curves["mnist_score"][step] = quality_metrics.mnist_score(probabilities)
@@ -110,7 +109,7 @@ def main() -> None:
     started = time.perf_counter()
     summary = local_runner.run(config)
     wall = time.perf_counter() - started
-    outputs = local_runner.latest_outputs(config)
+    outputs = metadata.latest_outputs(config)
     report_dir = os.path.join(config.output_dir, "report")
     os.makedirs(report_dir, exist_ok=True)
     evaluation_dir = os.path.dirname(summary["evaluation"])

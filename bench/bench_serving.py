@@ -21,10 +21,11 @@ import urllib.request
 import numpy as np
 import tensorflow as tf
 
-from pipeline.config import preset
+from dcgan_common.config import preset
 from serving import client as client_lib
 from serving import limits, rest
-from serving.model_store import ModelStore, available_versions
+from dcgan_common.layout import available_versions
+from serving.model_store import ModelStore
 from serving.server import serve
 from trainer.export import export_generator
 from trainer.models import build_generator

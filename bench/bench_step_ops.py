@@ -9,7 +9,7 @@ project's formulation (trainer/strided_conv.py: the filter gradient as a forward
 convolution, the transpose onto a one-channel map as a sub-pixel convolution); the step
 once with each (filter_gradient native / forward_conv).
 
-    .venv/bin/python bench/bench_step_ops.py   # after make install
+    .venv/bin/python -m bench.bench_step_ops   # after make install, from the repository root
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from typing import NamedTuple
 import keras
 import tensorflow as tf
 
-from pipeline.config import TrainerConfig, preset
-from trainer import features, strided_conv
-from trainer.gan import DCGAN, FAKE_LABELS, REAL, REAL_LABELS, Z
+from dcgan_common.config import TrainerConfig, preset
+from dcgan_common import features
+from trainer import strided_conv
+from dcgan_common.features import FAKE_LABELS, REAL, REAL_LABELS, Z
+from trainer.gan import DCGAN
 from trainer.models import PROJECTED_SIZE
 
 REPEATS = 40

@@ -30,12 +30,12 @@ import numpy as np
 import tensorflow as tf
 
 from components import mnist_idx
-from pipeline.config import TrainerConfig, preset
-from trainer import features
+from dcgan_common.config import TrainerConfig, preset
+from dcgan_common import features
 from trainer.data import training_dataset
 from trainer.gan import DCGAN
 from trainer.models import build_discriminator, build_generator
-from trainer.preprocessing import scale_pixels
+from dcgan_common.images import scale_pixels
 
 
 def write_transformed(images: np.ndarray, labels: np.ndarray, path: str) -> None:

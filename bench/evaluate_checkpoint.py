@@ -1,6 +1,6 @@
 """Scores a generator checkpoint with a pipeline's classifier, as the Evaluator would.
 
-    python bench/evaluate_checkpoint.py CHECKPOINT RUN_OUTPUT_DIR [--preset full] [--samples N]
+    python -m bench.evaluate_checkpoint CHECKPOINT RUN_OUTPUT_DIR [--preset full] [--samples N]
 
 RUN_OUTPUT_DIR is a `dcgan-pipeline --output-dir` whose classifier and transformed eval split
 are used (e.g. runs/local). Prints the metrics beside the classifier's real-data floor.
@@ -16,14 +16,13 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from components import quality_metrics
-from pipeline import local_runner
+from dcgan_common import embedding, layout, quality_metrics
+from pipeline import metadata
 from pipeline import pipeline as pipeline_def
 from components.sample_quality_evaluator import to_unit_range
-from pipeline.config import TrainerConfig, preset
-from trainer import classifier as classifier_lib
-from trainer import images as image_utils
-from trainer.data import load_arrays
+from dcgan_common.config import TrainerConfig, preset
+from dcgan_common import images as image_utils
+from dcgan_common.examples import load_arrays
 from trainer.export import noise_from_seeds
 from trainer.models import build_generator
 
@@ -55,17 +54,17 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=10_000)
     args = parser.parse_args()
     config = preset(args.preset)
-    run = local_runner.latest_outputs(
+    run = metadata.latest_outputs(
         dataclasses.replace(config, output_dir=os.path.abspath(args.run_output_dir)))
     classifier_uri = run[(pipeline_def.CLASSIFIER_NODE_ID, "Model")].uri
     eval_pattern = os.path.join(run[("Transform", "Examples")].uri, "Split-eval", "*")
-    embed_fn = classifier_lib.load_embed_fn(classifier_uri)
+    embed_fn = embedding.load_embed_fn(classifier_uri)
     real, _ = load_arrays([eval_pattern], args.samples)
-    real_features, _ = classifier_lib.embed(embed_fn, real)
+    real_features, _ = embedding.embed(embed_fn, real)
     fake = checkpoint_samples(config.trainer, args.checkpoint, args.samples)
-    features, probs = classifier_lib.embed(embed_fn, to_unit_range(fake))
+    features, probs = embedding.embed(embed_fn, to_unit_range(fake))
     metrics = quality_metrics.all_metrics(real_features, features, probs)
-    with tf.io.gfile.GFile(os.path.join(classifier_uri, classifier_lib.METRICS_FILE)) as f:
+    with tf.io.gfile.GFile(os.path.join(classifier_uri, layout.CLASSIFIER_METRICS_FILE)) as f:
         floor = json.load(f)["floor"]
     print_beside_floor(metrics, floor)
     grid = image_utils.tile(tf.constant(fake[:64]))

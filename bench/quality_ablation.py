@@ -22,14 +22,14 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from components import quality_metrics
+from dcgan_common import embedding, layout, quality_metrics
 from components.sample_quality_evaluator import to_unit_range
-from pipeline import local_runner
+from pipeline import metadata
 from pipeline import pipeline as pipeline_def
-from pipeline.config import TrainerConfig, preset
-from trainer import classifier as classifier_lib
-from trainer import images as image_utils
-from trainer.data import load_arrays, training_dataset
+from dcgan_common.config import TrainerConfig, preset
+from dcgan_common import images as image_utils
+from dcgan_common.examples import load_arrays
+from trainer.data import training_dataset
 from trainer.export import float32_copy, noise_from_seeds
 from trainer.gan import DCGAN
 from trainer.strategy import make_strategy
@@ -60,7 +60,7 @@ def samples(generator, z_dim: int, count: int) -> np.ndarray:
 
 def score(generator, z_dim: int, count: int, embed_fn, real_features: np.ndarray,
           floor: dict) -> dict[str, float]:
-    features, probabilities = classifier_lib.embed(
+    features, probabilities = embedding.embed(
         embed_fn, to_unit_range(samples(generator, z_dim, count)))
     metrics = quality_metrics.all_metrics(real_features, features, probabilities)
     return {"fid_to_floor": metrics["fid"] / floor["fid"],
@@ -83,13 +83,13 @@ def main() -> None:
 
     config = dataclasses.replace(preset(args.preset),
                                  output_dir=os.path.abspath(args.run_output_dir))
-    run = local_runner.latest_outputs(config)
+    run = metadata.latest_outputs(config)
     transformed = run[("Transform", "Examples")].uri
     classifier_uri = run[(pipeline_def.CLASSIFIER_NODE_ID, "Model")].uri
-    embed_fn = classifier_lib.load_embed_fn(classifier_uri)
+    embed_fn = embedding.load_embed_fn(classifier_uri)
     real, _ = load_arrays([os.path.join(transformed, "Split-eval", "*")], args.samples)
-    real_features, _ = classifier_lib.embed(embed_fn, real)
-    with tf.io.gfile.GFile(os.path.join(classifier_uri, classifier_lib.METRICS_FILE)) as f:
+    real_features, _ = embedding.embed(embed_fn, real)
+    with tf.io.gfile.GFile(os.path.join(classifier_uri, layout.CLASSIFIER_METRICS_FILE)) as f:
         floor = json.load(f)["floor"]
     train_files = [os.path.join(transformed, "Split-train", "*")]
     variants = [parse_variant(text, config.trainer) for text in args.variant]

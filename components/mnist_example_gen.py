@@ -9,7 +9,6 @@ import logging
 import os
 from typing import Iterable
 
-import numpy as np
 import tensorflow as tf
 from tfx.dsl.component.experimental.annotations import OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
@@ -17,7 +16,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from components import mnist_idx
 from components.mnist_idx import MnistDataError
-from trainer.features import IMAGE_KEY, LABEL_KEY
+from dcgan_common.features import IMAGE_KEY, LABEL_KEY
 
 # Official training images -> train, official test images -> eval.
 TFDS_SPLITS = {"train": "train", "eval": "test"}

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from trainer.features import NUM_CLASSES
+from dcgan_common.features import NUM_CLASSES
 
 IMAGE_MAGIC = 0x00000803
 LABEL_MAGIC = 0x00000801

@@ -21,19 +21,17 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArti
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 
-from components import quality_metrics
-from pipeline.config import EvaluatorConfig, QualityGates
-from serving.model_store import available_versions
-from trainer import classifier as classifier_lib
-from trainer import features
-from trainer import images as image_utils
-from trainer.data import load_arrays
-from trainer.preprocessing import scale_pixels
+from dcgan_common import features, quality_metrics
+from dcgan_common import images as image_utils
+from dcgan_common.config import EvaluatorConfig, QualityGates
+from dcgan_common.embedding import embed, load_embed_fn
+from dcgan_common.examples import load_arrays
+from dcgan_common.images import scale_pixels
+from dcgan_common.layout import (CLASSIFIER_METRICS_FILE, EVALUATION_FILE, SAMPLES_FILE,
+                                 available_versions)
 
 log = logging.getLogger(__name__)  # dcgan-pipeline shows its lines (pipeline/console.py).
 
-METRICS_FILE = "metrics.json"
-SAMPLES_FILE = "samples.png"
 GENERATE_BATCH = 500
 
 
@@ -61,7 +59,7 @@ def evaluate_generator(generator_dir: str, embed_fn, real_features: np.ndarray,
                        real_labels: np.ndarray, seeds: np.ndarray
                        ) -> tuple[dict[str, Any], np.ndarray]:
     samples, requested = generate_samples(generator_dir, seeds)
-    fake_features, fake_probs = classifier_lib.embed(embed_fn, to_unit_range(samples))
+    fake_features, fake_probs = embed(embed_fn, to_unit_range(samples))
     metrics = quality_metrics.all_metrics(real_features, fake_features, fake_probs)
     if requested is not None:
         metrics.update(quality_metrics.conditional_metrics(
@@ -166,12 +164,12 @@ def SampleQualityEvaluator(  # pylint: disable=invalid-name
       evaluator_config: EvaluatorConfig as JSON.
     """
     config = EvaluatorConfig.from_dict(json.loads(evaluator_config))
-    with tf.io.gfile.GFile(os.path.join(classifier.uri, classifier_lib.METRICS_FILE)) as f:
+    with tf.io.gfile.GFile(os.path.join(classifier.uri, CLASSIFIER_METRICS_FILE)) as f:
         classifier_record = json.load(f)
-    embed_fn = classifier_lib.load_embed_fn(classifier.uri)
+    embed_fn = load_embed_fn(classifier.uri)
     real, real_labels = load_arrays(
         [os.path.join(artifact_utils.get_split_uri([examples], "eval"), "*")], config.num_samples)
-    real_features, _ = classifier_lib.embed(embed_fn, real)
+    real_features, _ = embed(embed_fn, real)
     seeds = np.arange(config.seed, config.seed + config.num_samples, dtype=np.int64)
     metrics, samples = evaluate_generator(os.path.join(generator.uri, "Format-Serving"), embed_fn,
                                           real_features, real_labels, seeds)
@@ -194,7 +192,7 @@ def SampleQualityEvaluator(  # pylint: disable=invalid-name
         "gates": config.to_dict()["gates"],
     }
     tf.io.gfile.makedirs(evaluation.uri)  # As for the blessing.
-    with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE), "w") as f:
+    with tf.io.gfile.GFile(os.path.join(evaluation.uri, EVALUATION_FILE), "w") as f:
         json.dump(report, f, indent=2)
     grid = image_utils.tile(tf.constant(samples[:64]))
     image_utils.write_png(grid, os.path.join(evaluation.uri, SAMPLES_FILE))

@@ -24,7 +24,8 @@ from kfp_server_api import ApiException
 from components.atomic_pusher import is_object_store
 from dcgan_kfp import backend_rules, compiler, entrypoint, local_run, scheduler
 from pipeline import pipeline as pipeline_def
-from pipeline.config import PRESETS, preset
+from dcgan_common.config import preset
+from pipeline.options import add_training_options, training_config
 
 
 LOCAL_IMAGE = "dcgan-mnist:local"  # What `make image` tags.
@@ -46,13 +47,7 @@ def _add_compile_options(parser: argparse.ArgumentParser, image_required: bool =
                              "tensorflow-datasets download)")
     parser.add_argument("--beam-arg", action="append", default=[],
                         help="a Beam pipeline argument, repeatable (e.g. --beam-arg=--runner=DataflowRunner)")
-    parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
-    parser.add_argument("--train-steps", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--strategy", help="tf.distribute strategy of the Trainer")
-    parser.add_argument("--mixed-precision", metavar="POLICY",
-                        help="the Trainer's precision policy (default auto: float32 on GPUs; "
-                             "mixed_float16 for GPU trainers)")
+    add_training_options(parser)
     parser.add_argument("--enable-caching", action="store_true",
                         help="let Kubeflow reuse cached component outputs (off: every run "
                              "trains a new challenger)")
@@ -64,16 +59,11 @@ def _add_compile_options(parser: argparse.ArgumentParser, image_required: bool =
 
 
 def _config(args: argparse.Namespace):
-    config = dataclasses.replace(
-        preset(args.preset), pipeline_name=compiler.validate_name(args.pipeline_name),
+    return training_config(
+        args, pipeline_name=compiler.validate_name(args.pipeline_name),
         output_dir=args.pipeline_root.rstrip("/"), serving_base=args.serving_dir,
         mnist_dir=args.mnist_dir, enable_cache=args.enable_caching,
         beam_pipeline_args=tuple(args.beam_arg) or preset(args.preset).beam_pipeline_args)
-    overrides = {k: v for k, v in (("train_steps", args.train_steps),
-                                   ("batch_size", args.batch_size),
-                                   ("strategy", args.strategy),
-                                   ("mixed_precision", args.mixed_precision)) if v is not None}
-    return config.replace_trainer(**overrides)
 
 
 def _resources(args: argparse.Namespace) -> compiler.Resources:

@@ -17,7 +17,7 @@ from tfx import v1 as tfx
 from components.mnist_example_gen import MnistExampleGen
 from dcgan_kfp import backend_rules, entrypoint
 from pipeline import pipeline as pipeline_def
-from pipeline.config import PipelineConfig
+from dcgan_common.config import PipelineConfig
 
 PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec

@@ -13,7 +13,6 @@ lines land in the log file too.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import logging
 import os
@@ -23,7 +22,8 @@ from typing import Any, Sequence, TextIO
 
 from absl import logging as absl_logging
 
-from pipeline.config import PRESETS, PipelineConfig, preset
+from dcgan_common.config import PipelineConfig
+from pipeline.options import add_training_options, training_config
 
 LOG_DIR = "logs"
 PROGRESS_LOGGERS = ("trainer.train_loop", "trainer.classifier",
@@ -39,16 +39,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "empty: download with tensorflow-datasets)")
     parser.add_argument("--output-dir", default="runs/local",
                         help="pipeline root, metadata and serving destination (default: %(default)s)")
-    parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
-    parser.add_argument("--train-steps", type=int, help="override the preset's training steps")
-    parser.add_argument("--batch-size", type=int, help="override the preset's global batch size")
-    parser.add_argument("--conditional", action="store_true",
-                        help="train the class-conditional DCGAN (serving takes a `label`)")
-    parser.add_argument("--strategy", help="override the tf.distribute strategy "
-                                           "(auto, mirrored, multi_worker, tpu, one_device)")
-    parser.add_argument("--mixed-precision", metavar="POLICY",
-                        help="override the precision policy: float32, mixed_bfloat16 (CPUs "
-                             "with AVX512_BF16 or AMX, TPUs), mixed_float16 (GPUs)")
+    add_training_options(parser)
     parser.add_argument("--verbose", action="store_true",
                         help="everything on the terminal (TFX, absl, TensorFlow), tracebacks too")
     return parser.parse_args(argv)
@@ -57,15 +48,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
     if args.mnist_dir and not os.path.isdir(args.mnist_dir):
         raise SystemExit(f"dcgan-pipeline: --mnist-dir {args.mnist_dir}: not a directory")
-    overrides = {name: value for name, value in (("train_steps", args.train_steps),
-                                                 ("batch_size", args.batch_size),
-                                                 ("strategy", args.strategy),
-                                                 ("mixed_precision", args.mixed_precision),
-                                                 ("conditional", args.conditional or None))
-                 if value is not None}
-    config = dataclasses.replace(preset(args.preset), mnist_dir=args.mnist_dir,
-                                 output_dir=os.path.abspath(args.output_dir))
-    return config.replace_trainer(**overrides)
+    return training_config(args, mnist_dir=args.mnist_dir,
+                           output_dir=os.path.abspath(args.output_dir))
 
 
 class Progress(logging.Handler):

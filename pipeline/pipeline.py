@@ -18,9 +18,7 @@ from components import atomic_pusher
 from components.data_validation_gate import DataValidationGate
 from components.mnist_example_gen import MnistExampleGen
 from components.sample_quality_evaluator import SampleQualityEvaluator
-from pipeline.config import PipelineConfig
-from trainer.classifier import CLASSIFIER_CONFIG_KEY
-from trainer.run import TRAINER_CONFIG_KEY
+from dcgan_common.config import CLASSIFIER_CONFIG_KEY, TRAINER_CONFIG_KEY, PipelineConfig
 
 SCHEMA_DIR = os.path.join(os.path.dirname(components.__file__), "schema")
 SCHEMA_FILE = os.path.join(SCHEMA_DIR, "schema.pbtxt")

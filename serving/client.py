@@ -20,7 +20,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, predict_pb2,
                                      prediction_service_pb2_grpc)
 
 from serving import limits
-from trainer import images as image_utils
+from dcgan_common import images as image_utils
 
 SIGNATURES = ("serving_default", "generate")
 MAX_COUNT = 4096

@@ -20,7 +20,7 @@ from tensorflow.python.saved_model import loader_impl
 from tensorflow_serving.apis import prediction_log_pb2
 from tensorflow_serving.apis.get_model_status_pb2 import ModelVersionStatus
 
-from trainer.export import WARMUP_FILE
+from dcgan_common.layout import WARMUP_FILE, available_versions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,18 +30,6 @@ class LoadedVersion:
     model: object  # The tf.saved_model.load result; keeps the signatures' variables alive.
     signatures: dict[str, tf.types.experimental.ConcreteFunction]
     signature_defs: dict[str, meta_graph_pb2.SignatureDef]
-
-
-def available_versions(base_path: str) -> list[int]:
-    """Numeric version directories that hold a saved_model.pb, ascending."""
-    if not tf.io.gfile.isdir(base_path):
-        return []
-    versions = []
-    for name in tf.io.gfile.listdir(base_path):
-        name = name.rstrip("/")
-        if name.isdigit() and tf.io.gfile.exists(os.path.join(base_path, name, "saved_model.pb")):
-            versions.append(int(name))
-    return sorted(versions)
 
 
 def read_warmup(path: str) -> list[prediction_log_pb2.PredictionLog]:

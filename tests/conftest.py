@@ -12,7 +12,8 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from pipeline import local_runner  # noqa: E402
-from pipeline_helpers import executions_by_node, pushed_versions, smoke_config  # noqa: E402
+from pipeline.metadata import executions_by_node
+from pipeline_helpers import pushed_versions, smoke_config  # noqa: E402
 
 tf.config.set_logical_device_configuration(
     tf.config.list_physical_devices("CPU")[0],

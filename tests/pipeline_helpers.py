@@ -1,20 +1,18 @@
-"""Reading a LocalDagRunner run back from its metadata store and outputs."""
+"""Reading a LocalDagRunner run back from its outputs; the metadata store through
+pipeline/metadata.py, as the runner reads it."""
 
 import dataclasses
 import os
 
 import tensorflow as tf
-from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
-from tfx import v1 as tfx
 
+from dcgan_common.config import PipelineConfig, preset
 from pipeline import pipeline as pipeline_def
-from pipeline.config import PipelineConfig, preset
 
 NODES = ("MnistExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
          "DataValidationGate", "Transform", "Trainer", "ClassifierTrainer",
          "SampleQualityEvaluator", "Pusher")
-State = metadata_store_pb2.Execution.State
 
 
 def smoke_config(mnist_dir: str, output_dir: str) -> PipelineConfig:
@@ -22,27 +20,6 @@ def smoke_config(mnist_dir: str, output_dir: str) -> PipelineConfig:
     host computes bfloat16 natively (`auto`)."""
     config = dataclasses.replace(preset("smoke"), mnist_dir=mnist_dir, output_dir=str(output_dir))
     return config.replace_trainer(mixed_precision="float32")
-
-
-def store(config: PipelineConfig) -> metadata_store.MetadataStore:
-    return metadata_store.MetadataStore(
-        tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            pipeline_def.metadata_path(config)))
-
-
-def executions_by_node(config: PipelineConfig) -> dict[str, list[metadata_store_pb2.Execution]]:
-    """Node id -> its executions, oldest first."""
-    db = store(config)
-    result = {}
-    for context in db.get_contexts_by_type("node"):
-        node = context.name.split(".", 1)[1]
-        result[node] = sorted(db.get_executions_by_context(context.id), key=lambda e: e.id)
-    return result
-
-
-def live_artifacts(config: PipelineConfig, type_name: str) -> list[metadata_store_pb2.Artifact]:
-    return [a for a in store(config).get_artifacts_by_type(type_name)
-            if a.state == metadata_store_pb2.Artifact.LIVE]
 
 
 def pushed_versions(config: PipelineConfig) -> list[str]:

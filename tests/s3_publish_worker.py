@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from components import atomic_pusher
 from dcgan_kfp import entrypoint
-from pipeline.config import TrainerConfig
+from dcgan_common.config import TrainerConfig
 from serving.model_store import ModelStore
 from trainer.export import export_generator
 from trainer.models import build_generator

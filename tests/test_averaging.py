@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline.config import TrainerConfig
+from dcgan_common.config import TrainerConfig
 from trainer.averaging import STANDING_BATCH, WARMUP, WeightAverage, recompute_batch_norm_statistics
 from trainer.data import with_noise
 from trainer.gan import DCGAN

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline.config import TrainerConfig
+from dcgan_common.config import TrainerConfig
 from trainer.data import with_noise
 from trainer.export import export_generator
-from trainer.gan import DCGAN, FAKE_LABELS, REAL_LABELS
+from dcgan_common.features import FAKE_LABELS, REAL_LABELS
+from trainer.gan import DCGAN
 from trainer.models import build_discriminator, build_generator
 
 CONFIG = TrainerConfig(generator_filters=(16, 8), discriminator_filters=(8, 16), batch_size=8,

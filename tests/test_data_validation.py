@@ -10,8 +10,9 @@ from components.data_validation_gate import DataAnomaliesError
 from components.mnist_idx import MnistDataError
 from pipeline import local_runner
 from pipeline import pipeline as pipeline_def
-from trainer import features
-from pipeline_helpers import State, executions_by_node, live_artifacts, pushed_versions, smoke_config
+from dcgan_common import features
+from pipeline.metadata import State, executions_by_node, live_artifacts
+from pipeline_helpers import pushed_versions, smoke_config
 
 
 def example(image: bytes | None, label: int | list[int]) -> bytes:

@@ -46,8 +46,8 @@ def test_installs_the_lock_with_no_resolution_then_the_project():
     assert f"PIP_VERSION := {pip}" in read("Makefile")  # The same pip as `make install`.
     assert "COPY --from=venv /venv /venv" in runtime
     assert f"WORKDIR {IMAGE_PROJECT_DIR}" in runtime  # Where the compiled specs look.
-    packages = set(re.search(r'include=\[([^\]]*)\]', read("setup.py")).group(1)
-                   .replace('"', "").replace(" ", "").split(","))
+    packages = set(re.findall(r'"(\w+)"', re.search(r'include=\[([^\]]*)\]',
+                                                   read("setup.py")).group(1)))
     assert packages == set(re.findall(r"^COPY (\w+) \1$", runtime, re.M))
     assert "pip check" in runtime
     assert "g++" not in runtime  # The compiler stays in the build stage.

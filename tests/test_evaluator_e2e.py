@@ -15,12 +15,14 @@ from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 
 from components import atomic_pusher
-from components.sample_quality_evaluator import METRICS_FILE, SampleQualityEvaluator
+from components.sample_quality_evaluator import SampleQualityEvaluator
+from dcgan_common.layout import EVALUATION_FILE
 from pipeline import pipeline as pipeline_def
-from pipeline.config import PRESETS, EvaluatorConfig, TrainerConfig
+from dcgan_common.config import PRESETS, EvaluatorConfig, TrainerConfig
 from trainer.export import export_generator
 from trainer.models import build_generator
-from pipeline_helpers import live_artifacts, pushed_versions
+from pipeline.metadata import live_artifacts
+from pipeline_helpers import pushed_versions
 
 
 def collapsed_generator() -> keras.Model:
@@ -79,7 +81,7 @@ def evaluate_and_push(e2e_config, name: str, candidate: str, served_dir: str,
 
     (blessing,) = live_artifacts(config, "ModelBlessing")
     (evaluation,) = live_artifacts(config, "ModelEvaluation")
-    with open(os.path.join(evaluation.uri, METRICS_FILE)) as f:
+    with open(os.path.join(evaluation.uri, EVALUATION_FILE)) as f:
         report = json.load(f)
     blessed = blessing.custom_properties["blessed"].int_value == 1
     assert os.path.exists(os.path.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"))

@@ -7,7 +7,7 @@ import tensorflow_datasets as tfds
 
 from components import mnist_example_gen, mnist_idx
 from components.mnist_idx import MnistDataError
-from trainer import features
+from dcgan_common import features
 
 
 def mock_split(split: str, *args, **kwargs) -> tf.data.Dataset:

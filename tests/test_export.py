@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline.config import TrainerConfig
+from dcgan_common.config import TrainerConfig
 from trainer.export import export_generator
-from trainer.images import to_uint8
+from dcgan_common.images import to_uint8
 from trainer.models import build_generator
 
 

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline.config import TrainerConfig
+from dcgan_common.config import TrainerConfig
 from trainer.data import with_noise
-from trainer.gan import DCGAN, REAL, Z
+from dcgan_common.features import REAL, Z
+from trainer.gan import DCGAN
 
 # float32: the numerical comparisons below are at float tolerance.
 CONFIG = TrainerConfig(generator_filters=(16, 8), discriminator_filters=(8, 16), batch_size=8,

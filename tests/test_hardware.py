@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline.config import TrainerConfig
+from dcgan_common.config import TrainerConfig
 from trainer import hardware
 
 FLAGS = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f {extra} avx512_vnni\n"

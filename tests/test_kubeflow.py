@@ -22,7 +22,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from kfp_server_api import ApiException
 
 from dcgan_kfp import backend_rules, cli, scheduler
-from pipeline.config import PRESETS
+from dcgan_common.config import PRESETS
 
 NODES = {"MnistExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
          "DataValidationGate", "Transform", "Trainer", "ClassifierTrainer",

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline.config import TrainerConfig
+from dcgan_common.config import TrainerConfig
 from trainer.models import build_discriminator, build_generator
 
 CONFIG = TrainerConfig(generator_filters=(128, 64), discriminator_filters=(64, 128))

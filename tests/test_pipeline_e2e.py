@@ -9,11 +9,11 @@ import tensorflow as tf
 
 from components import atomic_pusher, mnist_idx
 from pipeline import local_runner
-from pipeline.config import PRESETS
-from trainer import features
-from trainer.export import WARMUP_FILE
-from pipeline_helpers import (NODES, State, live_artifacts, pushed_versions, read_examples,
-                              split_pattern)
+from dcgan_common.config import PRESETS
+from dcgan_common import features
+from dcgan_common.layout import WARMUP_FILE
+from pipeline.metadata import State, live_artifacts
+from pipeline_helpers import NODES, pushed_versions, read_examples, split_pattern
 
 
 def test_every_component_executed_once(e2e):

@@ -3,8 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from trainer import features
-from trainer.images import to_uint8
+from dcgan_common import features
+from dcgan_common.images import to_uint8
 from trainer.preprocessing import preprocessing_fn
 
 

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from components.sample_quality_evaluator import failed_gates, served_baseline
-from pipeline.config import PRESETS, QualityGates
+from dcgan_common.config import PRESETS, QualityGates
 
 FLOOR = {"fid": 1.25}
 GOOD = {"fid": 10.0, "mnist_score": 9.0, "classes_covered": 10, "min_class_share": 0.09,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import linalg
 
-from components import quality_metrics as qm
+from dcgan_common import quality_metrics as qm
 
 
 def gaussian(mean, cov, n, seed):
@@ -89,3 +89,21 @@ def test_conditional_accuracy_and_per_class_fid_on_constructed_predictions():
     assert result["per_class_accuracy"] == [1.0] * 7 + [0.0] + [1.0] * 2
     fids = result["per_class_fid"]
     assert len(fids) == 10 and fids[4] > 50 and max(f for i, f in enumerate(fids) if i != 4) < 1
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: qm.frechet_distance(np.zeros((10, 4)), np.zeros((10, 5))),
+     "differ in dimension"),
+    (lambda: qm.frechet_distance(np.zeros((1, 4)), np.zeros((10, 4))),
+     r"features_a: expected features \[N >= 2, D\]"),
+    (lambda: qm.kernel_inception_distance(np.full((10, 4), np.nan),
+                                                       np.zeros((10, 4))), "NaN"),
+    (lambda: qm.mnist_score(np.full((5, 10), 0.2)), "summing to 1"),
+    (lambda: qm.mnist_score(np.full((5, 9), 1 / 9)), r"\[N >= 1, 10\]"),
+    (lambda: qm.class_histogram(np.array([0, 10])), "predicted classes in 0-9"),
+    (lambda: qm.manifold_metrics(np.zeros((5, 2)), np.zeros((9, 2))),
+     "more than k=5"),
+])
+def test_bad_inputs_are_refused_with_what_is_wrong(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

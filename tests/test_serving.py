@@ -22,7 +22,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
                                      model_service_pb2_grpc, prediction_service_pb2_grpc)
 
-from pipeline.config import TrainerConfig
+from dcgan_common.config import TrainerConfig
 from serving import client as client_lib
 from serving import limits, rest
 from serving import server as server_lib

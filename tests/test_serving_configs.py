@@ -11,7 +11,7 @@ from google.protobuf import (descriptor_pb2, descriptor_pool, message_factory, t
                              wrappers_pb2)
 from tensorflow_serving.config import model_server_config_pb2
 
-from pipeline.config import PipelineConfig
+from dcgan_common.config import PipelineConfig
 
 SERVING = os.path.join(os.path.dirname(__file__), os.pardir, "serving")
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline.config import TrainerConfig
+from dcgan_common.config import TrainerConfig
 from trainer.models import build_discriminator, build_generator
 from trainer.strided_conv import StridedConv2D, StridedConv2DTranspose
 

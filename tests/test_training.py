@@ -14,10 +14,11 @@ import pytest
 import tensorflow as tf
 
 from components import mnist_idx
-from pipeline.config import TrainerConfig
-from trainer import features
+from dcgan_common.config import TrainerConfig
+from dcgan_common import features
 from trainer.data import training_dataset
-from trainer.gan import DCGAN, Z
+from dcgan_common.features import Z
+from trainer.gan import DCGAN
 from trainer.run import checkpoint_dir, train_and_export
 from trainer.train_loop import TrainingDivergedError, train
 

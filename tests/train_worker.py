@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from pipeline.config import TrainerConfig
+from dcgan_common.config import TrainerConfig
 from trainer import run as run_lib
 
 

@@ -13,21 +13,18 @@ import logging
 import os
 
 import keras
-import numpy as np
 import tensorflow as tf
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from components import quality_metrics
-from pipeline.config import ClassifierConfig
-from trainer import features
-from trainer.data import load_arrays, transformed_examples
+from dcgan_common import features, quality_metrics
+from dcgan_common.config import CLASSIFIER_CONFIG_KEY, ClassifierConfig
+from dcgan_common.embedding import embed
+from dcgan_common.examples import load_arrays, transformed_examples
+from dcgan_common.layout import CLASSIFIER_METRICS_FILE
 
 log = logging.getLogger(__name__)  # dcgan-pipeline shows its lines (pipeline/console.py).
 
-CLASSIFIER_CONFIG_KEY = "classifier"
 FEATURES_LAYER = "features"
-METRICS_FILE = "classifier_metrics.json"  # In the Model artifact: accuracy and the floor.
-EMBED_BATCH = 1000
 
 
 def build_classifier() -> keras.Model:
@@ -54,20 +51,6 @@ class ClassifierModule(tf.Module):
     def _embed(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         feats, logits = self.embedder(images, training=False)
         return {"features": feats, "logits": logits}
-
-
-def embed(embed_fn, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(features, class probabilities) for float images in [-1, 1], in batches."""
-    feats, probs = [], []
-    for start in range(0, len(images), EMBED_BATCH):
-        out = embed_fn(images=tf.constant(images[start:start + EMBED_BATCH], tf.float32))
-        feats.append(out["features"].numpy().astype(np.float64))
-        probs.append(tf.nn.softmax(out["logits"]).numpy().astype(np.float64))
-    return np.concatenate(feats), np.concatenate(probs)
-
-
-def load_embed_fn(model_uri: str):
-    return tf.saved_model.load(os.path.join(model_uri, "Format-Serving")).signatures["embed"]
 
 
 def run_fn(fn_args: FnArgs) -> None:
@@ -98,6 +81,7 @@ def run_fn(fn_args: FnArgs) -> None:
     floor = quality_metrics.all_metrics(eval_features, train_features, train_probs)
     record = {"eval_accuracy": float(accuracy), "floor": floor,
               "floor_samples": int(min(len(real_train), len(real_eval)))}
-    with tf.io.gfile.GFile(os.path.join(os.path.dirname(fn_args.serving_model_dir), METRICS_FILE),
+    with tf.io.gfile.GFile(os.path.join(os.path.dirname(fn_args.serving_model_dir),
+                                        CLASSIFIER_METRICS_FILE),
                            "w") as f:
         json.dump(record, f, indent=2)

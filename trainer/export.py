@@ -15,12 +15,12 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-from trainer import features
-from trainer import images as image_utils
+from dcgan_common import features
+from dcgan_common import images as image_utils
+from dcgan_common.layout import WARMUP_FILE
 
 IMAGES_OUTPUT = "images"
 PNG_OUTPUT = "png_bytes"  # TF Serving's REST API base64-encodes outputs named *_bytes.
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 WARMUP_BATCH = 4
 
 

@@ -12,25 +12,17 @@ so gradients summed over replicas equal the single-device gradients.
 
 from __future__ import annotations
 
-from typing import Callable
-
 import keras
 import tensorflow as tf
 
-from pipeline.config import TrainerConfig
-from trainer import features
+from dcgan_common.config import TrainerConfig
+from dcgan_common import features
+from dcgan_common.features import FAKE_LABELS, REAL, REAL_LABELS, Z
 from trainer.averaging import WeightAverage, recompute_batch_norm_statistics
 from trainer.export import float32_copy
 from trainer.hardware import resolve
 from trainer.models import build_discriminator, build_generator
 
-# Keys of one batch: real images and labels; the noise (and, for the conditional model,
-# the sampled labels) of every G update, [N, generator_steps, ...]; the first one's
-# fakes are also the D fake batch.
-REAL = "images"
-REAL_LABELS = "labels"
-Z = "z"
-FAKE_LABELS = "fake_labels"
 
 
 def _adam(config: TrainerConfig, learning_rate: float) -> keras.optimizers.Optimizer:
@@ -68,28 +60,19 @@ class DCGAN:
     def _global_mean(self, values: tf.Tensor) -> tf.Tensor:
         return tf.reduce_sum(values) / self.config.batch_size
 
-    def _minimize(self, logits_fn: Callable[[], tf.Tensor], target: float, model: keras.Model,
-                  optimizer: keras.optimizers.Optimizer,
-                  tape: tf.GradientTape | None = None) -> tuple[tf.Tensor, tf.Tensor]:
-        """One update of `model` towards `target` for the logits; returns (loss, logits).
-
-        `tape` may already hold the start of the computation (the generator's forward pass).
-        """
+    def _apply(self, tape: tf.GradientTape, loss: tf.Tensor, model: keras.Model,
+               optimizer: keras.optimizers.Optimizer) -> None:
+        """One optimizer update of `model` from this replica's `loss` on `tape`."""
         variables = model.trainable_variables
-        tape = tape or tf.GradientTape()
-        with tape:
-            logits = logits_fn()
-            loss = self._loss(logits, target)
-            scaled = (optimizer.scale_loss(loss)
-                      if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else loss)
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            loss = optimizer.scale_loss(loss)  # float16: keeps small gradients representable.
         # Keras 3.4's optimizer applies each replica's own gradient to that replica's
         # copy of a mirrored variable (its all-reduce runs in cross-replica context,
         # where it is skipped), so the copies drift apart. Summing here makes every
         # replica apply the global-batch gradient; tests/test_gan.py checks it.
         gradients = tf.distribute.get_replica_context().all_reduce(
-            tf.distribute.ReduceOp.SUM, tape.gradient(scaled, variables))
+            tf.distribute.ReduceOp.SUM, tape.gradient(loss, variables))
         optimizer.apply_gradients(zip(gradients, variables))
-        return loss, logits
 
     def inputs(self, first: tf.Tensor, labels: tf.Tensor) -> tf.Tensor | list[tf.Tensor]:
         """A model's inputs: `first` alone, or with the one-hot labels when conditional."""
@@ -97,26 +80,42 @@ class DCGAN:
             return first
         return [first, tf.one_hot(labels, features.NUM_CLASSES)]
 
-    def _replica_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        config, d, g, inputs = self.config, self.discriminator, self.generator, self.inputs
-        d_loss_real, real_logits = self._minimize(
-            lambda: d(inputs(batch[REAL], batch[REAL_LABELS]), training=True),
-            config.real_target, d, self.d_optimizer)
-        first_labels = batch[FAKE_LABELS][:, 0]
-        with tf.GradientTape() as g_tape:  # Kept for the first generator update.
-            first_fake = g(inputs(batch[Z][:, 0], first_labels), training=True)
-        def first_fake_logits() -> tf.Tensor:
-            return d(inputs(first_fake, first_labels), training=True)
+    def _generator_loss(self, z: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        """How far the discriminator is from calling fresh fakes real."""
+        fakes = self.generator(self.inputs(z, labels), training=True)
+        return self._loss(self.discriminator(self.inputs(fakes, labels), training=True), 1.0)
 
-        d_loss_fake, fake_logits = self._minimize(first_fake_logits, config.fake_target, d,
-                                                  self.d_optimizer)
-        # D has changed: its logits for the same fakes are computed again, on the kept tape.
-        g_loss, _ = self._minimize(first_fake_logits, 1.0, g, self.g_optimizer, tape=g_tape)
+    def _replica_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        config = self.config
+
+        # 1. Discriminator on an all-real minibatch, towards the (smoothed) real target.
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(self.inputs(batch[REAL], batch[REAL_LABELS]),
+                                             training=True)
+            d_loss_real = self._loss(real_logits, config.real_target)
+        self._apply(tape, d_loss_real, self.discriminator, self.d_optimizer)
+
+        # 2. Discriminator on an all-fake minibatch, then 3. the first generator update on the
+        #    same fakes: the generator's forward pass is recorded once, on the generator's tape.
+        z, labels = batch[Z][:, 0], batch[FAKE_LABELS][:, 0]
+        with tf.GradientTape() as generator_tape:
+            fakes = self.generator(self.inputs(z, labels), training=True)
+            with generator_tape.stop_recording():  # The discriminator's update, unrecorded.
+                with tf.GradientTape() as tape:
+                    fake_logits = self.discriminator(self.inputs(fakes, labels), training=True)
+                    d_loss_fake = self._loss(fake_logits, config.fake_target)
+                self._apply(tape, d_loss_fake, self.discriminator, self.d_optimizer)
+            # The discriminator has changed: it scores the same fakes again.
+            g_loss = self._loss(self.discriminator(self.inputs(fakes, labels), training=True),
+                                1.0)
+        self._apply(generator_tape, g_loss, self.generator, self.g_optimizer)
+
+        # 4. The other generator updates, each on fresh noise.
         for index in range(1, config.generator_steps):
-            z, labels = batch[Z][:, index], batch[FAKE_LABELS][:, index]
-            g_loss, _ = self._minimize(
-                lambda: d(inputs(g(inputs(z, labels), training=True), labels), training=True),
-                1.0, g, self.g_optimizer)
+            with tf.GradientTape() as tape:
+                g_loss = self._generator_loss(batch[Z][:, index], batch[FAKE_LABELS][:, index])
+            self._apply(tape, g_loss, self.generator, self.g_optimizer)
+
         return {
             "d_loss": d_loss_real + d_loss_fake,
             "g_loss": g_loss,

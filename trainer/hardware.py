@@ -11,7 +11,7 @@ import re
 
 import tensorflow as tf
 
-from pipeline.config import TrainerConfig
+from dcgan_common.config import TrainerConfig
 
 CPU_INFO = "/proc/cpuinfo"
 

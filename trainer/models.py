@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from pipeline.config import TrainerConfig
-from trainer import features
+from dcgan_common.config import TrainerConfig
+from dcgan_common import features
 from trainer.hardware import resolve
 from trainer.strided_conv import StridedConv2D, StridedConv2DTranspose
 

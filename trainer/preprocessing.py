@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from trainer import features
-
-
-def scale_pixels(pixels: tf.Tensor) -> tf.Tensor:
-    """uint8 [0, 255] -> float32 [-1, 1]; 0 -> -1.0 and 255 -> 1.0 exactly."""
-    return tf.cast(pixels, tf.float32) / features.PIXEL_HALF_RANGE - 1.0
+from dcgan_common import features
+from dcgan_common.images import scale_pixels
 
 
 def preprocessing_fn(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:

@@ -12,14 +12,13 @@ import tensorflow as tf
 
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from pipeline.config import TrainerConfig
+from dcgan_common.config import TRAINER_CONFIG_KEY, TrainerConfig
 from trainer.data import training_dataset
 from trainer.export import export_generator
 from trainer.gan import DCGAN
 from trainer.strategy import is_chief, make_strategy
 from trainer.train_loop import train
 
-TRAINER_CONFIG_KEY = "trainer"  # custom_config key holding TrainerConfig.to_dict().
 DISCRIMINATOR_FILE = "discriminator.keras"
 FINGERPRINT_CHUNK = 1 << 24
 

@@ -9,16 +9,15 @@ import time
 
 import tensorflow as tf
 
-from pipeline.config import TrainerConfig
-from trainer import features
-from trainer import images as image_utils
+from dcgan_common.config import TrainerConfig
+from dcgan_common import features
+from dcgan_common import images as image_utils
+from dcgan_common.layout import LOGS_DIR, SAMPLES_DIR
 from trainer.gan import DCGAN
 
 log = logging.getLogger(__name__)  # dcgan-pipeline shows its lines (pipeline/console.py).
 
 GRID_SAMPLES = 64  # An 8x8 grid.
-SAMPLES_DIR = "samples"
-LOGS_DIR = "logs"
 
 
 class TrainingDivergedError(RuntimeError):

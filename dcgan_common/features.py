@@ -1,4 +1,5 @@
-"""Feature names and shapes: the contract between ExampleGen, Transform and the models."""
+"""Feature names, shapes and batch keys: the contract between ExampleGen, Transform, the input
+pipeline and the models."""
 
 IMAGE_KEY = "image"  # Raw: bytes, 784 uint8, row-major 28x28.
 LABEL_KEY = "label"  # Raw: int64 0-9.
@@ -10,6 +11,14 @@ IMAGE_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 IMAGE_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 NUM_CLASSES = 10
 PIXEL_HALF_RANGE = 127.5  # uint8 [0, 255] <-> [-1, 1].
+
+# Keys of one training batch (trainer/data.py builds it, trainer/gan.py consumes it): real
+# images and labels; the noise (and, for the conditional model, the sampled labels) of every
+# G update, [N, generator_steps, ...]; the first one's fakes are also the D fake batch.
+REAL = "images"
+REAL_LABELS = "labels"
+Z = "z"
+FAKE_LABELS = "fake_labels"
 
 
 def transformed_feature_spec():

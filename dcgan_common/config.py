@@ -10,6 +10,9 @@ import dataclasses
 import math
 from typing import Any
 
+# The Trainers' custom_config keys holding TrainerConfig / ClassifierConfig as dicts.
+TRAINER_CONFIG_KEY = "trainer"
+CLASSIFIER_CONFIG_KEY = "classifier"
 STRATEGIES = ("auto", "mirrored", "multi_worker", "tpu", "one_device")
 FILTER_GRADIENTS = ("auto", "native", "forward_conv")
 PRECISION_POLICIES = ("auto", "float32", "mixed_bfloat16", "mixed_float16")

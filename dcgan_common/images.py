@@ -1,4 +1,4 @@
-"""Pixel conversions and sample grids (the specification's tiled `save_images`)."""
+"""Pixel conversions both ways and sample grids (the specification's tiled `save_images`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,13 @@ import math
 
 import tensorflow as tf
 
-from trainer import features
+from dcgan_common import features
+
+
+def scale_pixels(pixels: tf.Tensor) -> tf.Tensor:
+    """uint8 [0, 255] -> float32 [-1, 1]; 0 -> -1.0 and 255 -> 1.0 exactly (Transform's
+    scaling, also applied to generated samples before they are scored)."""
+    return tf.cast(pixels, tf.float32) / features.PIXEL_HALF_RANGE - 1.0
 
 
 def to_uint8(images: tf.Tensor) -> tf.Tensor:
