@@ -28,6 +28,7 @@ from pipeline.options import add_training_options, training_config
 LOG_DIR = "logs"
 PROGRESS_LOGGERS = ("trainer.train_loop", "trainer.classifier",
                     "components.sample_quality_evaluator")
+PROJECT_PACKAGES = ("components", "dcgan_common", "pipeline", "serving", "trainer")
 TRAINER_PROGRESS_LINES = 10  # At most this many training lines on the terminal.
 
 
@@ -115,12 +116,15 @@ def redirect_output(log_path: str) -> TextIO:
     return terminal
 
 
-def innermost_error(error: BaseException) -> BaseException:
-    """TFX wraps a component's exception; the innermost one says what is wrong."""
-    while error.__cause__ is not None or (error.__context__ is not None
-                                          and not error.__suppress_context__):
-        error = error.__cause__ or error.__context__
-    return error
+def reported_error(error: BaseException) -> BaseException:
+    """What is wrong, out of TFX's wrapping: the outermost error the project raised (it names
+    the problem and the fix, while its cause holds the library's detail), else the innermost."""
+    chain = [error]
+    while chain[-1].__cause__ is not None or (chain[-1].__context__ is not None
+                                              and not chain[-1].__suppress_context__):
+        chain.append(chain[-1].__cause__ or chain[-1].__context__)
+    ours = [e for e in chain if type(e).__module__.split(".")[0] in PROJECT_PACKAGES]
+    return ours[0] if ours else chain[-1]
 
 
 def summary_lines(summary: dict[str, Any], config: PipelineConfig, log_path: str) -> list[str]:
@@ -174,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # pylint: disable=broad-except
         if args.verbose:
             raise
-        cause = innermost_error(error)
+        cause = reported_error(error)
         logging.exception("the run failed")  # The traceback, in the log file.
         progress.say(f"{progress.component or 'the pipeline'} FAILED: {cause}\n"
                      f"full log (with the traceback): {log_path}")

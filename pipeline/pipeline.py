@@ -6,9 +6,7 @@ import dataclasses
 import json
 import os
 
-from google.protobuf import text_format
 from ml_metadata.proto import metadata_store_pb2
-from tensorflow_data_validation.anomalies.proto import custom_validation_config_pb2
 from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.base.base_component import BaseComponent
@@ -50,11 +48,6 @@ def metadata_path(config: PipelineConfig) -> str:
     return os.path.join(config.output_dir, "metadata.sqlite")
 
 
-def custom_validations() -> custom_validation_config_pb2.CustomValidationConfig:
-    with open(CUSTOM_VALIDATIONS_FILE) as f:
-        return text_format.Parse(f.read(), custom_validation_config_pb2.CustomValidationConfig())
-
-
 def data_components(config: PipelineConfig,
                     example_gen: BaseComponent | None = None) -> list[BaseComponent]:
     """Ingestion, validation and Transform: the DAG up to the Trainers (Transform is last)."""
@@ -63,9 +56,13 @@ def data_components(config: PipelineConfig,
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"],
                                                   schema=schema_gen.outputs["schema"])
     example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
-        custom_validation_config=custom_validations())
-    data_gate = DataValidationGate(anomalies=example_validator.outputs["anomalies"])
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    with open(CUSTOM_VALIDATIONS_FILE, encoding="utf-8") as f:
+        custom_validations = f.read()
+    data_gate = DataValidationGate(anomalies=example_validator.outputs["anomalies"],
+                                   statistics=statistics_gen.outputs["statistics"],
+                                   schema=schema_gen.outputs["schema"],
+                                   custom_validations=custom_validations)
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN)

@@ -65,7 +65,8 @@ class DCGAN:
         """One optimizer update of `model` from this replica's `loss` on `tape`."""
         variables = model.trainable_variables
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-            loss = optimizer.scale_loss(loss)  # float16: keeps small gradients representable.
+            with tape:  # float16: scaled on the tape, so small gradients stay representable.
+                loss = optimizer.scale_loss(loss)
         # Keras 3.4's optimizer applies each replica's own gradient to that replica's
         # copy of a mirrored variable (its all-reduce runs in cross-replica context,
         # where it is skipped), so the copies drift apart. Summing here makes every

@@ -63,6 +63,9 @@ def train_and_export(config: TrainerConfig, train_files: list[str], run_dir: str
         serving_dir = os.path.join(run_dir, "serving")
     try:
         train(gan, dataset, run_dir, checkpoint_dir(config, train_files), chief)
+        # A run resumed at its last step writes nothing before this; Kubeflow's launcher does
+        # not create output directories either.
+        tf.io.gfile.makedirs(run_dir)
         gan.discriminator.save(os.path.join(run_dir, DISCRIMINATOR_FILE))
         export_generator(gan.served_generator(), serving_dir)
     finally:
