@@ -208,6 +208,12 @@ class PipelineConfig:
 # The smoke classifier: one epoch on the tests' 1,000-image slice (measured: 0.69, float32).
 SMOKE_MIN_CLASSIFIER_ACCURACY = 0.5
 
+# The specification's DCGAN at the sizes of its MNIST model, 3,000 steps: recognizable digits
+# in minutes on a 2-core CPU.
+SPEC_TRAINER = TrainerConfig(
+    generator_filters=(128, 64), discriminator_filters=(64, 128), batch_size=64,
+    train_steps=3000, log_every_steps=100, sample_every_steps=500)
+
 PRESETS: dict[str, PipelineConfig] = {
     # Seconds: the tests' end-to-end runs on the committed MNIST slice.
     # Its gates are the tiny slice's: 20 steps cannot draw digits, the e2e run must still push.
@@ -221,10 +227,12 @@ PRESETS: dict[str, PipelineConfig] = {
             max_fid_to_floor=1e6, min_mnist_score=1.0, min_classes=1, min_class_share=0.0,
             max_class_share=1.0, min_conditional_accuracy=0.0,
             min_classifier_accuracy=SMOKE_MIN_CLASSIFIER_ACCURACY))),
-    # `make run`: the specification's sizes, recognizable digits in minutes on a 2-core CPU.
-    "default": PipelineConfig(trainer=TrainerConfig(
-        generator_filters=(128, 64), discriminator_filters=(64, 128), batch_size=64,
-        train_steps=3000, log_every_steps=100, sample_every_steps=500)),
+    # The specification's recipe, unchanged: the reference of every quality comparison.
+    "spec": PipelineConfig(trainer=SPEC_TRAINER),
+    # `make run`: the specification's recipe, exporting the generator's weight average
+    # (measured, README "Sample quality": FID 21.3x/22.9x the floor against 23.9x/27.7x for the
+    # trained generator itself, MNIST score +0.07/+0.12, seeds 0 and 1, 3,000 steps).
+    "default": PipelineConfig(trainer=dataclasses.replace(SPEC_TRAINER, ema_decay=0.999)),
     # The class-conditional model (`--preset conditional`): 10,000 steps reach the 98%
     # conditional accuracy target on full MNIST (measured: 98.8%; 96.7% at 3,000).
     "conditional": PipelineConfig(trainer=TrainerConfig(
