@@ -46,7 +46,9 @@ class GeneratorModule(tf.Module):
 
     def __init__(self, generator: keras.Model):
         super().__init__(name="dcgan_generator")
-        self.generator = generator = float32_copy(generator)
+        if any(layer.dtype_policy.name != "float32" for layer in generator.layers):
+            generator = float32_copy(generator)
+        self.generator = generator
         z_dim = int(generator.inputs[0].shape[-1])
         self.z_dim = z_dim
         self.conditional = len(generator.inputs) == 2
