@@ -38,7 +38,8 @@ SAMPLE_BATCH = 500
 
 
 def parse_variant(text: str, base: TrainerConfig) -> tuple[str, TrainerConfig]:
-    """'name:key=value,key=value' -> (name, base with those settings, typed like the field)."""
+    """'name:key=value,key=value' -> (name, base with those settings, typed like the field;
+    tuples as 256/128)."""
     name, _, assignments = text.partition(":")
     types = {field.name: type(getattr(base, field.name)) for field in dataclasses.fields(base)}
     changes = {}
@@ -46,7 +47,12 @@ def parse_variant(text: str, base: TrainerConfig) -> tuple[str, TrainerConfig]:
         key, _, value = assignment.partition("=")
         if key not in types:
             raise SystemExit(f"variant {name!r}: unknown TrainerConfig setting {key!r}")
-        changes[key] = (value.lower() == "true") if types[key] is bool else types[key](value)
+        if types[key] is bool:
+            changes[key] = value.lower() == "true"
+        elif types[key] is tuple:  # generator_filters=256/128
+            changes[key] = tuple(int(part) for part in value.split("/"))
+        else:
+            changes[key] = types[key](value)
     return name, dataclasses.replace(base, **changes)
 
 

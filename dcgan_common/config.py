@@ -43,6 +43,14 @@ class TrainerConfig(_Settings):
     # Class-conditional (carpedm20's MNIST model): the one-hot label is concatenated to z
     # and to the generator's feature maps, and given to the discriminator as extra channels.
     conditional: bool = False
+    # An unsupervised categorical code (InfoGAN, Chen et al. 2016) for an unconditional
+    # generator: category = argmax of z's first `latent_categories` entries (uniform for a
+    # standard-normal z, so the input stays the 100-d noise), given to the generator as a
+    # one-hot beside z; a head on the discriminator recovers it from the image, and both
+    # networks learn to make it recoverable, weighted by latent_code_weight. No label is
+    # involved: the categories are whatever discrete structure the GAN finds. 0 disables it.
+    latent_categories: int = 0
+    latent_code_weight: float = 1.0
     # Generator: project z to 7x7xfilters[0], then stride-2 5x5 transposed
     # convolutions up to 28x28 (the last one to 1 channel, tanh).
     generator_filters: tuple[int, ...] = (128, 64)
@@ -58,6 +66,8 @@ class TrainerConfig(_Settings):
     # Two time-scale update rule (Heusel et al. 2017): the discriminator's learning rate is
     # learning_rate times this.
     discriminator_lr_scale: float = 1.0
+    # Linear decay of both learning rates to 0 at train_steps (0 = constant learning rates).
+    learning_rate_decay: bool = False
     beta_1: float = 0.5
     adam_epsilon: float = 1e-7  # Keras' default.
     generator_steps: int = 2  # Generator updates per discriminator step.
@@ -70,6 +80,12 @@ class TrainerConfig(_Settings):
     # initial weights do not linger in the average.
     ema_decay: float = 0.0
     ema_standing_samples: int = 4096  # Generated samples per BatchNorm statistics recompute.
+    # Top-k generator updates (Sinha et al. 2020): each generator update learns only from the
+    # fraction of its fakes that the discriminator scores most real. The fraction falls
+    # linearly from 1 at step 0 to top_k_fraction at step top_k_anneal_steps (0: from the
+    # start); 1.0 disables it.
+    top_k_fraction: float = 1.0
+    top_k_anneal_steps: int = 0
     sync_batch_norm: bool = False  # Batch statistics over all replicas.
     # A Keras precision policy: "float32", "mixed_bfloat16" (CPUs with AVX512_BF16 or
     # AMX, TPUs) or "mixed_float16" (GPUs, with loss scaling); "auto" picks
@@ -108,6 +124,18 @@ class TrainerConfig(_Settings):
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.latent_categories and self.conditional:
+            raise ValueError("latent_categories is for unconditional generators; a conditional "
+                             "one has its labels")
+        if not 0 <= self.latent_categories <= self.z_dim:
+            raise ValueError(f"latent_categories must be in 0..z_dim ({self.z_dim}), "
+                             f"got {self.latent_categories}")
+        if self.latent_code_weight < 0:
+            raise ValueError(f"latent_code_weight must be >= 0, got {self.latent_code_weight}")
+        if not 0.0 < self.top_k_fraction <= 1.0:
+            raise ValueError(f"top_k_fraction must be in (0, 1], got {self.top_k_fraction}")
+        if self.top_k_anneal_steps < 0:
+            raise ValueError(f"top_k_anneal_steps must be >= 0, got {self.top_k_anneal_steps}")
         if self.discriminator_lr_scale <= 0:
             raise ValueError("discriminator_lr_scale must be > 0, "
                              f"got {self.discriminator_lr_scale}")

@@ -21,11 +21,16 @@ from dcgan_common.features import FAKE_LABELS, REAL, REAL_LABELS, Z
 from trainer.averaging import WeightAverage, recompute_batch_norm_statistics
 from trainer.export import float32_copy
 from trainer.hardware import resolve
-from trainer.models import build_discriminator, build_generator
+from trainer.models import build_discriminator, build_generator, category_of
 
 
 
-def _adam(config: TrainerConfig, learning_rate: float) -> keras.optimizers.Optimizer:
+def _adam(config: TrainerConfig, learning_rate: float,
+          updates_per_step: int) -> keras.optimizers.Optimizer:
+    """Adam for a network updated `updates_per_step` times per train step."""
+    if config.learning_rate_decay:  # Linear to 0 at train_steps (the optimizer counts updates).
+        learning_rate = keras.optimizers.schedules.PolynomialDecay(
+            learning_rate, config.train_steps * updates_per_step, end_learning_rate=0.0)
     adam = keras.optimizers.Adam(learning_rate, beta_1=config.beta_1, epsilon=config.adam_epsilon)
     # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
     return keras.optimizers.LossScaleOptimizer(adam) if config.mixed_precision == \
@@ -41,8 +46,10 @@ class DCGAN:
         with strategy.scope():
             self.generator = build_generator(config)
             self.discriminator = build_discriminator(config)
-            self.g_optimizer = _adam(config, config.learning_rate)
-            self.d_optimizer = _adam(config, config.learning_rate * config.discriminator_lr_scale)
+            self.g_optimizer = _adam(config, config.learning_rate, config.generator_steps)
+            # Two discriminator updates per step: the real and the fake minibatch.
+            self.d_optimizer = _adam(config, config.learning_rate * config.discriminator_lr_scale,
+                                     2)
             # Built here, in the strategy's scope, not lazily inside the replica step.
             self.g_optimizer.build(self.generator.trainable_variables)
             self.d_optimizer.build(self.discriminator.trainable_variables)
@@ -56,6 +63,27 @@ class DCGAN:
         per_example = tf.nn.sigmoid_cross_entropy_with_logits(
             labels=tf.fill(tf.shape(logits), target), logits=logits)
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)
+
+    def _generator_loss_on(self, fake_logits: tf.Tensor) -> tf.Tensor:
+        """The generator's loss: every fake towards "real", or with top-k updates only this
+        replica's k most real-looking fakes (k from the annealed fraction of its batch),
+        averaged over the k of every replica."""
+        if self.config.top_k_fraction == 1.0:
+            return self._loss(fake_logits, 1.0)
+        logits = tf.cast(fake_logits, tf.float32)[:, 0]
+        kept = tf.math.top_k(logits, self._top_k(tf.shape(logits)[0])).values
+        per_example = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(kept),
+                                                              logits=kept)
+        replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+        return tf.reduce_sum(per_example) / tf.cast(tf.size(kept) * replicas, tf.float32)
+
+    def _top_k(self, batch: tf.Tensor) -> tf.Tensor:
+        """ceil(fraction * batch), the fraction falling linearly from 1 to top_k_fraction."""
+        config = self.config
+        progress = (tf.minimum(1.0, tf.cast(self.step, tf.float32) / config.top_k_anneal_steps)
+                    if config.top_k_anneal_steps else 1.0)
+        fraction = 1.0 - (1.0 - config.top_k_fraction) * progress
+        return tf.cast(tf.math.ceil(fraction * tf.cast(batch, tf.float32)), tf.int32)
 
     def _global_mean(self, values: tf.Tensor) -> tf.Tensor:
         return tf.reduce_sum(values) / self.config.batch_size
@@ -71,9 +99,13 @@ class DCGAN:
         # copy of a mirrored variable (its all-reduce runs in cross-replica context,
         # where it is skipped), so the copies drift apart. Summing here makes every
         # replica apply the global-batch gradient; tests/test_gan.py checks it.
+        # Only the variables the loss depends on (the real minibatch's loss does not reach the
+        # latent-category head): Adam leaves the others, and their moments, as they are.
+        pairs = [(gradient, variable) for gradient, variable
+                 in zip(tape.gradient(loss, variables), variables) if gradient is not None]
         gradients = tf.distribute.get_replica_context().all_reduce(
-            tf.distribute.ReduceOp.SUM, tape.gradient(loss, variables))
-        optimizer.apply_gradients(zip(gradients, variables))
+            tf.distribute.ReduceOp.SUM, [gradient for gradient, _ in pairs])
+        optimizer.apply_gradients(zip(gradients, [variable for _, variable in pairs]))
 
     def inputs(self, first: tf.Tensor, labels: tf.Tensor) -> tf.Tensor | list[tf.Tensor]:
         """A model's inputs: `first` alone, or with the one-hot labels when conditional."""
@@ -81,18 +113,35 @@ class DCGAN:
             return first
         return [first, tf.one_hot(labels, features.NUM_CLASSES)]
 
-    def _generator_loss(self, z: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-        """How far the discriminator is from calling fresh fakes real."""
+    def _critic(self, images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """The discriminator's logit for each image, and its latent-category logits (None
+        without `latent_categories`)."""
+        outputs = self.discriminator(self.inputs(images, labels), training=True)
+        return (outputs[0], outputs[1]) if self.config.latent_categories else (outputs, None)
+
+    def _code_loss(self, category_logits: tf.Tensor | None, z: tf.Tensor) -> tf.Tensor:
+        """InfoGAN's mutual-information term: how badly the discriminator's head recovers the
+        latent category of z from the fakes (0 without `latent_categories`)."""
+        if category_logits is None:
+            return tf.constant(0.0)
+        per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=category_of(z, self.config.latent_categories),
+            logits=tf.cast(category_logits, tf.float32))
+        return self.config.latent_code_weight * tf.nn.compute_average_loss(
+            per_example, global_batch_size=self.config.batch_size)
+
+    def _generator_losses(self, z: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """How far the discriminator is from calling fresh fakes real, and the code term."""
         fakes = self.generator(self.inputs(z, labels), training=True)
-        return self._loss(self.discriminator(self.inputs(fakes, labels), training=True), 1.0)
+        logits, category_logits = self._critic(fakes, labels)
+        return self._generator_loss_on(logits), self._code_loss(category_logits, z)
 
     def _replica_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         config = self.config
 
         # 1. Discriminator on an all-real minibatch, towards the (smoothed) real target.
         with tf.GradientTape() as tape:
-            real_logits = self.discriminator(self.inputs(batch[REAL], batch[REAL_LABELS]),
-                                             training=True)
+            real_logits, _ = self._critic(batch[REAL], batch[REAL_LABELS])
             d_loss_real = self._loss(real_logits, config.real_target)
         self._apply(tape, d_loss_real, self.discriminator, self.d_optimizer)
 
@@ -103,26 +152,34 @@ class DCGAN:
             fakes = self.generator(self.inputs(z, labels), training=True)
             with generator_tape.stop_recording():  # The discriminator's update, unrecorded.
                 with tf.GradientTape() as tape:
-                    fake_logits = self.discriminator(self.inputs(fakes, labels), training=True)
+                    fake_logits, category_logits = self._critic(fakes, labels)
                     d_loss_fake = self._loss(fake_logits, config.fake_target)
-                self._apply(tape, d_loss_fake, self.discriminator, self.d_optimizer)
+                    code_loss = self._code_loss(category_logits, z)
+                    d_total = d_loss_fake + code_loss
+                self._apply(tape, d_total, self.discriminator, self.d_optimizer)
             # The discriminator has changed: it scores the same fakes again.
-            g_loss = self._loss(self.discriminator(self.inputs(fakes, labels), training=True),
-                                1.0)
-        self._apply(generator_tape, g_loss, self.generator, self.g_optimizer)
+            logits, category_logits = self._critic(fakes, labels)
+            g_loss = self._generator_loss_on(logits)
+            g_total = g_loss + self._code_loss(category_logits, z)
+        self._apply(generator_tape, g_total, self.generator, self.g_optimizer)
 
         # 4. The other generator updates, each on fresh noise.
         for index in range(1, config.generator_steps):
             with tf.GradientTape() as tape:
-                g_loss = self._generator_loss(batch[Z][:, index], batch[FAKE_LABELS][:, index])
-            self._apply(tape, g_loss, self.generator, self.g_optimizer)
+                g_loss, g_code_loss = self._generator_losses(batch[Z][:, index],
+                                                             batch[FAKE_LABELS][:, index])
+                g_total = g_loss + g_code_loss
+            self._apply(tape, g_total, self.generator, self.g_optimizer)
 
-        return {
+        metrics = {
             "d_loss": d_loss_real + d_loss_fake,
             "g_loss": g_loss,
             "d_real": self._global_mean(tf.sigmoid(real_logits)),
             "d_fake": self._global_mean(tf.sigmoid(fake_logits)),
         }
+        if config.latent_categories:  # The head's loss on the fakes of its update.
+            metrics["code_loss"] = code_loss
+        return metrics
 
     def _train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """One step on a distributed global batch; returns global-batch metrics."""

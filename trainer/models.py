@@ -27,6 +27,34 @@ class ConcatLabelChannels(layers.Layer):
         return (*maps_shape[:-1], maps_shape[-1] + onehot_shape[-1])
 
 
+class CategoricalCode(layers.Layer):
+    """z [N, D] -> [N, D + K]: z with the one-hot of argmax(z[:, :K]) appended.
+
+    For a standard-normal z the argmax is uniform over the K categories: the generator keeps
+    its noise input (and its serving signature) and gets a discrete code to split its output
+    by (InfoGAN's categorical code, drawn from z instead of beside it).
+    """
+
+    def __init__(self, categories: int, **kwargs):
+        super().__init__(**kwargs)
+        self.categories = categories
+
+    def call(self, z):
+        code = keras.ops.one_hot(category_of(z, self.categories), self.categories, dtype=z.dtype)
+        return keras.ops.concatenate([z, code], axis=-1)
+
+    def compute_output_shape(self, z_shape):
+        return (*z_shape[:-1], z_shape[-1] + self.categories)
+
+    def get_config(self):
+        return {**super().get_config(), "categories": self.categories}
+
+
+def category_of(z, categories: int):
+    """The latent category of each z: the index of the largest of its first entries."""
+    return keras.ops.argmax(z[:, :categories], axis=-1)
+
+
 def model_inputs(config: TrainerConfig, first: keras.KerasTensor
                  ) -> tuple[list[keras.KerasTensor], keras.KerasTensor | None]:
     """The model's inputs: `first`, plus a one-hot label input when conditional."""
@@ -69,6 +97,8 @@ def build_generator(config: TrainerConfig) -> keras.Model:
     policy = config.mixed_precision  # Hidden layers; the output stays float32 for the loss.
     _, conv_transpose = _conv_classes(config)
     x = inputs[0] if label is None else layers.Concatenate()(inputs)
+    if config.latent_categories:
+        x = CategoricalCode(config.latent_categories, dtype=policy)(x)
     x = layers.Dense(PROJECTED_SIZE * PROJECTED_SIZE * first, use_bias=False, dtype=policy)(x)
     x = layers.ReLU(dtype=_elementwise_policy(config))(_batch_norm(config)(x))
     x = layers.Reshape((PROJECTED_SIZE, PROJECTED_SIZE, first), dtype=policy)(x)
@@ -91,7 +121,8 @@ def build_generator(config: TrainerConfig) -> keras.Model:
 
 
 def build_discriminator(config: TrainerConfig) -> keras.Model:
-    """images [N, 28, 28, 1] -> one logit [N, 1].
+    """images [N, 28, 28, 1] -> one logit [N, 1] (with `latent_categories`: and the latent
+    category's logits [N, K], InfoGAN's Q head on the same features).
 
     5x5 stride-2 convolutions, no pooling, no hidden dense layer; BatchNorm on
     every layer but the first and the last; LeakyReLU(0.2).
@@ -109,5 +140,9 @@ def build_discriminator(config: TrainerConfig) -> keras.Model:
         if index > 0:
             x = _batch_norm(config)(x)
         x = layers.LeakyReLU(config.leaky_relu_slope, dtype=_elementwise_policy(config))(x)
-    logit = layers.Dense(1, dtype="float32", name="logit")(layers.Flatten(dtype=policy)(x))
-    return keras.Model(inputs if label is not None else inputs[0], logit, name="discriminator")
+    flat = layers.Flatten(dtype=policy)(x)
+    outputs = layers.Dense(1, dtype="float32", name="logit")(flat)
+    if config.latent_categories:
+        outputs = [outputs, layers.Dense(config.latent_categories, dtype="float32",
+                                         name="category_logits")(flat)]
+    return keras.Model(inputs if label is not None else inputs[0], outputs, name="discriminator")

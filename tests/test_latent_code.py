@@ -1,0 +1,92 @@
+"""The unsupervised categorical latent code (InfoGAN's, drawn from z): uniform categories, the
+generator's one-hot input, the discriminator's head, the code term of both losses, serving."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dcgan_common.config import TrainerConfig
+from dcgan_common.features import Z
+from dcgan_common.images import to_uint8
+from trainer.export import export_generator, float32_copy
+from trainer.gan import DCGAN
+from trainer.models import CategoricalCode, build_discriminator, build_generator
+from test_gan import batch
+
+CONFIG = TrainerConfig(generator_filters=(16, 8), discriminator_filters=(8, 16), batch_size=8,
+                       mixed_precision="float32", latent_categories=10)
+
+
+def test_the_category_of_standard_normal_noise_is_uniform():
+    z = tf.random.stateless_normal([100_000, 100], seed=[0, 7])
+    coded = CategoricalCode(10)(z).numpy()
+    np.testing.assert_array_equal(coded[:, :100], z.numpy())
+    onehot = coded[:, 100:]
+    assert set(np.unique(onehot)) == {0.0, 1.0} and (onehot.sum(axis=1) == 1).all()
+    np.testing.assert_array_equal(onehot.argmax(axis=1), z.numpy()[:, :10].argmax(axis=1))
+    shares = onehot.mean(axis=0)
+    assert shares == pytest.approx(np.full(10, 0.1), abs=0.005)  # 100,000 draws: sd 0.001.
+
+
+def test_the_generator_reads_the_code_and_the_discriminator_has_a_head_for_it():
+    generator, discriminator = build_generator(CONFIG), build_discriminator(CONFIG)
+    assert generator.input_shape == (None, 100)  # The serving signature is unchanged.
+    projection = generator.get_layer(index=2)
+    assert projection.kernel.shape[0] == 110  # z and the one-hot category.
+    logit, categories = discriminator(tf.zeros([3, 28, 28, 1]))
+    assert logit.shape == (3, 1) and categories.shape == (3, 10)
+    # Two z that differ only in which of the first 10 entries is largest: other images.
+    z = np.zeros([2, 100], np.float32)
+    z[0, 3], z[1, 4] = 1.0, 1.0 + 1e-6
+    z[0, 4], z[1, 3] = 1.0 - 1e-6, 1.0
+    images = generator(z, training=False).numpy()
+    assert np.abs(images[0] - images[1]).max() > 1e-3
+
+
+def test_the_code_term_is_the_heads_cross_entropy_on_the_category_of_z():
+    """Learning rate 0: the step's reported code_loss equals the head's softmax cross-entropy
+    against argmax(z[:, :10]) on the fake minibatch, computed independently."""
+    config = dataclasses.replace(CONFIG, learning_rate=0.0, generator_steps=1)
+    gan = DCGAN(config, tf.distribute.get_strategy())
+    b = batch(config)
+    z = b[Z][:, 0]
+    _, category_logits = gan.discriminator(gan.generator(z, training=True), training=True)
+    logits = category_logits.numpy()
+    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    expected = -np.mean(log_softmax[np.arange(8), z.numpy()[:, :10].argmax(axis=1)])
+    metrics = gan.train_step(b)
+    assert float(metrics["code_loss"]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_training_moves_the_head_only_through_the_fake_minibatch_term():
+    """The real minibatch's loss does not reach the head: with the code weight 0 the head
+    stays as initialised (Adam leaves variables without a gradient alone); with weight 1 it
+    learns."""
+    for weight, moves in ((0.0, False), (1.0, True)):
+        config = dataclasses.replace(CONFIG, latent_code_weight=weight)
+        gan = DCGAN(config, tf.distribute.get_strategy())
+        head = gan.discriminator.get_layer("category_logits").kernel
+        before = head.numpy().copy()
+        gan.train_step(batch(config))
+        assert (np.abs(head.numpy() - before).max() > 0) == moves, weight
+
+
+def test_a_coded_generator_is_served_with_its_code(tmp_path):
+    generator = build_generator(dataclasses.replace(CONFIG, mixed_precision="mixed_bfloat16"))
+    export_generator(generator, str(tmp_path / "1"))
+    served = tf.saved_model.load(str(tmp_path / "1")).signatures["serving_default"]
+    z = tf.random.stateless_normal([5, 100], seed=[1, 2])
+    np.testing.assert_array_equal(served(z=z)["images"].numpy(),
+                                  to_uint8(float32_copy(generator)(z, training=False)).numpy())
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"conditional": True}, "latent_categories is for unconditional generators"),
+    ({"latent_categories": 101}, "latent_categories must be in 0..z_dim \\(100\\), got 101"),
+    ({"latent_code_weight": -1.0}, "latent_code_weight must be >= 0, got -1.0"),
+])
+def test_bad_code_settings_are_refused(changes, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(CONFIG, **changes)
