@@ -1,11 +1,14 @@
-"""Quality benchmark: the `full` preset on full MNIST, then a report of how good the samples are.
+"""Quality benchmark: a preset (default: `default`) through the whole pipeline on full MNIST,
+then a report of how good the samples are.
 
 Writes into the report directory: metrics.json (the Evaluator's: every metric beside its
 real-data floor, the verdict), samples.png, curves.csv and curves.png (both losses per step;
 FID against the eval images, MNIST score and the smallest and largest class share at every
-checkpoint, from FID_SAMPLES samples).
+checkpoint, from FID_SAMPLES samples, of the trained generator and, with a weight average, of
+the averaged one).
 
-    make bench-quality [MNIST_DIR=...]   # report in runs/bench-quality/report
+    make bench-quality [MNIST_DIR=...] [BENCH_ARGS="--preset full"]
+    # report in runs/bench-quality/report
 """
 
 from __future__ import annotations
@@ -19,14 +22,14 @@ import shutil
 import time
 
 import tensorflow as tf
-from PIL import Image, ImageDraw
 
 from dcgan_common import embedding, quality_metrics
 from components.sample_quality_evaluator import to_unit_range
-from bench.evaluate_checkpoint import checkpoint_samples, print_beside_floor
+from bench.evaluate_checkpoint import checkpoint_generators, generator_samples, print_beside_floor
+from bench.plotting import plot_panels
 from pipeline import local_runner, metadata
 from pipeline import pipeline as pipeline_def
-from dcgan_common.config import preset
+from dcgan_common.config import PRESETS, preset
 from dcgan_common.examples import load_arrays
 from trainer.run import checkpoint_dir
 
@@ -51,45 +54,27 @@ CHECKPOINT_METRICS = ("fid", "mnist_score", "min_class_share", "max_class_share"
 
 
 def checkpoint_curves(config, train_files: list[str], classifier_uri: str,
-                      eval_pattern: str) -> dict[str, dict[int, float]]:
-    """CHECKPOINT_METRICS of FID_SAMPLES samples at every kept checkpoint: name -> step -> value."""
+                      eval_pattern: str) -> dict[str, dict[str, dict[int, float]]]:
+    """CHECKPOINT_METRICS of FID_SAMPLES samples at every kept checkpoint, for the raw and the
+    averaged generator: metric -> generator -> step -> value."""
     embed_fn = embedding.load_embed_fn(classifier_uri)
     real, _ = load_arrays([eval_pattern], FID_SAMPLES)
     real_features, _ = embedding.embed(embed_fn, real)
     directory = checkpoint_dir(config, train_files)
-    curves: dict[str, dict[int, float]] = {name: {} for name in CHECKPOINT_METRICS}
+    curves: dict[str, dict[str, dict[int, float]]] = {name: {} for name in CHECKPOINT_METRICS}
     for path in tf.train.get_checkpoint_state(directory).all_model_checkpoint_paths:
         step = int(path.rsplit("-", 1)[1])
-        fake = checkpoint_samples(config, path, FID_SAMPLES)
-        features, probabilities = embedding.embed(embed_fn, to_unit_range(fake))
-        histogram = quality_metrics.class_histogram(probabilities.argmax(1))
-        curves["fid"][step] = quality_metrics.frechet_distance(real_features, features)
-        curves["mnist_score"][step] = quality_metrics.mnist_score(probabilities)
-        for name in ("min_class_share", "max_class_share"):
-            curves[name][step] = histogram[name]
+        for kind, generator in checkpoint_generators(config, path).items():
+            fake = generator_samples(generator, config.z_dim, FID_SAMPLES)
+            features, probabilities = embedding.embed(embed_fn, to_unit_range(fake))
+            histogram = quality_metrics.class_histogram(probabilities.argmax(1))
+            values = {"fid": quality_metrics.frechet_distance(real_features, features),
+                      "mnist_score": quality_metrics.mnist_score(probabilities),
+                      "min_class_share": histogram["min_class_share"],
+                      "max_class_share": histogram["max_class_share"]}
+            for name, value in values.items():
+                curves[name].setdefault(kind, {})[step] = value
     return curves
-
-
-def plot(series: dict[str, dict[int, float]], path: str, size=(900, 500)) -> None:
-    """One panel per series, drawn with PIL (no plotting library in the lock)."""
-    image = Image.new("RGB", (size[0], size[1] * len(series)), "white")
-    draw = ImageDraw.Draw(image)
-    for row, (name, points) in enumerate(series.items()):
-        top, margin = row * size[1], 50
-        xs, ys = zip(*sorted(points.items()))
-        x0, x1, y0, y1 = min(xs), max(xs) or 1, min(ys), max(ys)
-        y1 = y1 if y1 > y0 else y0 + 1
-
-        def at(x, y):
-            return (margin + (x - x0) / max(x1 - x0, 1) * (size[0] - 2 * margin),
-                    top + size[1] - margin - (y - y0) / (y1 - y0) * (size[1] - 2 * margin))
-
-        draw.rectangle([margin, top + margin, size[0] - margin, top + size[1] - margin],
-                       outline="gray")
-        draw.line([at(x, y) for x, y in zip(xs, ys)], fill="navy", width=2)
-        draw.text((margin, top + 10), f"{name}: {y0:.3g} .. {y1:.3g} over steps {x0}..{x1}",
-                  fill="black")
-    image.save(path)
 
 
 def main() -> None:
@@ -97,11 +82,12 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mnist-dir", default=os.environ.get("MNIST_DIR", ""))
     parser.add_argument("--output-dir", default="runs/bench-quality")
-    parser.add_argument("--train-steps", type=int, help="override the full preset's steps")
+    parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
+    parser.add_argument("--train-steps", type=int, help="override the preset's steps")
     args = parser.parse_args()
     if not args.mnist_dir:
         parser.error("--mnist-dir (or MNIST_DIR) is required: the benchmark uses full MNIST")
-    config = dataclasses.replace(preset("full"), mnist_dir=args.mnist_dir,
+    config = dataclasses.replace(preset(args.preset), mnist_dir=args.mnist_dir,
                                  output_dir=os.path.abspath(args.output_dir))
     config = config.replace_trainer(checkpoints_to_keep=1000, **(
         {"train_steps": args.train_steps} if args.train_steps else {}))
@@ -122,16 +108,20 @@ def main() -> None:
                      outputs[(pipeline_def.CLASSIFIER_NODE_ID, "Model")].uri,
                      os.path.join(transformed, "Split-eval", "*"))
     losses = loss_curves(summary["tensorboard_logs"])
+    kinds = sorted(curves["fid"])
     with open(os.path.join(report_dir, "curves.csv"), "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["step", "d_loss", "g_loss", *CHECKPOINT_METRICS])
+        writer.writerow(["step", "d_loss", "g_loss", *(f"{name}_{kind}" for name in
+                                                       CHECKPOINT_METRICS for kind in kinds)])
         for step in sorted(losses):
             writer.writerow([step, losses[step].get("d_loss"), losses[step].get("g_loss"),
-                             *(curves[name].get(step, "") for name in CHECKPOINT_METRICS)])
-    plot({"d_loss": {s: v["d_loss"] for s, v in losses.items() if "d_loss" in v},
-          "g_loss": {s: v["g_loss"] for s, v in losses.items() if "g_loss" in v},
-          **{f"{name} ({FID_SAMPLES} samples)": curves[name] for name in CHECKPOINT_METRICS}},
-         os.path.join(report_dir, "curves.png"))
+                             *(curves[name][kind].get(step, "") for name in CHECKPOINT_METRICS
+                               for kind in kinds)])
+    loss_panels = {name: {name: {step: values[name] for step, values in losses.items()
+                                 if name in values}} for name in ("d_loss", "g_loss")}
+    plot_panels({**loss_panels, **{f"{name} ({FID_SAMPLES} samples)": curves[name]
+                                   for name in CHECKPOINT_METRICS}},
+                os.path.join(report_dir, "curves.png"))
     with open(os.path.join(report_dir, "metrics.json")) as f:
         report = json.load(f)
     metrics, floor = report["metrics"], report["floor"]

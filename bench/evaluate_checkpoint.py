@@ -1,9 +1,11 @@
 """Scores a generator checkpoint with a pipeline's classifier, as the Evaluator would.
 
-    python -m bench.evaluate_checkpoint CHECKPOINT RUN_OUTPUT_DIR [--preset full] [--samples N]
+    python -m bench.evaluate_checkpoint CHECKPOINT RUN_OUTPUT_DIR [--preset default] [--samples N]
 
 RUN_OUTPUT_DIR is a `dcgan-pipeline --output-dir` whose classifier and transformed eval split
-are used (e.g. runs/local). Prints the metrics beside the classifier's real-data floor.
+are used (e.g. runs/local). Prints the metrics of the trained generator and (with a weight
+average) of the averaged one beside the classifier's real-data floor, and writes their sample
+grids to checkpoint_samples_<raw|averaged>.png.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import dataclasses
 import json
 import os
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -23,16 +26,28 @@ from components.sample_quality_evaluator import to_unit_range
 from dcgan_common.config import TrainerConfig, preset
 from dcgan_common import images as image_utils
 from dcgan_common.examples import load_arrays
-from trainer.export import noise_from_seeds
-from trainer.models import build_generator
+from trainer.export import float32_copy, noise_from_seeds
+from trainer.gan import DCGAN
 
 
-def checkpoint_samples(config: TrainerConfig, checkpoint: str, count: int) -> np.ndarray:
-    """uint8 [count, 28, 28, 1] from a training checkpoint's generator, z from seeds 0..count-1
-    (the same z the Evaluator's `generate` calls use), computed in float32 as served."""
-    generator = build_generator(dataclasses.replace(config, mixed_precision="float32"))
-    tf.train.Checkpoint(generator=generator).restore(checkpoint).expect_partial()
-    z = noise_from_seeds(tf.range(count, dtype=tf.int64), config.z_dim)
+def checkpoint_generators(config: TrainerConfig, checkpoint: str) -> dict[str, keras.Model]:
+    """A training checkpoint's trained generator ("raw") and, with `ema_decay`, its weight
+    average with standing BatchNorm statistics ("averaged", what the Trainer exports); both
+    compute in float32, as served."""
+    gan = DCGAN(config, tf.distribute.get_strategy())
+    tf.train.Checkpoint(generator=gan.generator, **(
+        {"weight_average": gan.average} if gan.average else {})).restore(
+            checkpoint).expect_partial()
+    generators = {"raw": float32_copy(gan.generator)}
+    if gan.average is not None:
+        generators["averaged"] = gan.served_generator()
+    return generators
+
+
+def generator_samples(generator: keras.Model, z_dim: int, count: int) -> np.ndarray:
+    """uint8 [count, 28, 28, 1], z from seeds 0..count-1 (the z of the Evaluator's `generate`
+    calls)."""
+    z = noise_from_seeds(tf.range(count, dtype=tf.int64), z_dim)
     return np.concatenate([image_utils.to_uint8(generator(z[i:i + 500], training=False)).numpy()
                            for i in range(0, count, 500)])
 
@@ -50,7 +65,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint")
     parser.add_argument("run_output_dir")
-    parser.add_argument("--preset", default="full")
+    parser.add_argument("--preset", default="default")
     parser.add_argument("--samples", type=int, default=10_000)
     args = parser.parse_args()
     config = preset(args.preset)
@@ -61,14 +76,15 @@ def main() -> None:
     embed_fn = embedding.load_embed_fn(classifier_uri)
     real, _ = load_arrays([eval_pattern], args.samples)
     real_features, _ = embedding.embed(embed_fn, real)
-    fake = checkpoint_samples(config.trainer, args.checkpoint, args.samples)
-    features, probs = embedding.embed(embed_fn, to_unit_range(fake))
-    metrics = quality_metrics.all_metrics(real_features, features, probs)
     with tf.io.gfile.GFile(os.path.join(classifier_uri, layout.CLASSIFIER_METRICS_FILE)) as f:
         floor = json.load(f)["floor"]
-    print_beside_floor(metrics, floor)
-    grid = image_utils.tile(tf.constant(fake[:64]))
-    image_utils.write_png(grid, os.path.abspath("checkpoint_samples.png"))
+    for kind, generator in checkpoint_generators(config.trainer, args.checkpoint).items():
+        fake = generator_samples(generator, config.trainer.z_dim, args.samples)
+        features, probs = embedding.embed(embed_fn, to_unit_range(fake))
+        print(f"{kind} generator:")
+        print_beside_floor(quality_metrics.all_metrics(real_features, features, probs), floor)
+        image_utils.write_png(image_utils.tile(tf.constant(fake[:64])),
+                              os.path.abspath(f"checkpoint_samples_{kind}.png"))
 
 
 if __name__ == "__main__":

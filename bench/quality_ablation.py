@@ -27,15 +27,12 @@ from components.sample_quality_evaluator import to_unit_range
 from pipeline import metadata
 from pipeline import pipeline as pipeline_def
 from dcgan_common.config import TrainerConfig, preset
-from dcgan_common import images as image_utils
 from dcgan_common.examples import load_arrays
 from trainer.data import training_dataset
-from trainer.export import float32_copy, noise_from_seeds
+from bench.evaluate_checkpoint import generator_samples
+from trainer.export import float32_copy
 from trainer.gan import DCGAN
 from trainer.strategy import make_strategy
-
-SAMPLE_BATCH = 500
-
 
 def parse_variant(text: str, base: TrainerConfig) -> tuple[str, TrainerConfig]:
     """'name:key=value,key=value' -> (name, base with those settings, typed like the field;
@@ -56,18 +53,10 @@ def parse_variant(text: str, base: TrainerConfig) -> tuple[str, TrainerConfig]:
     return name, dataclasses.replace(base, **changes)
 
 
-def samples(generator, z_dim: int, count: int) -> np.ndarray:
-    """uint8 images for seeds 0..count-1 (the Evaluator's `generate` noise)."""
-    z = noise_from_seeds(tf.range(count, dtype=tf.int64), z_dim)
-    return np.concatenate([image_utils.to_uint8(generator(z[i:i + SAMPLE_BATCH],
-                                                          training=False)).numpy()
-                           for i in range(0, count, SAMPLE_BATCH)])
-
-
 def score(generator, z_dim: int, count: int, embed_fn, real_features: np.ndarray,
           floor: dict) -> dict[str, float]:
     features, probabilities = embedding.embed(
-        embed_fn, to_unit_range(samples(generator, z_dim, count)))
+        embed_fn, to_unit_range(generator_samples(generator, z_dim, count)))
     metrics = quality_metrics.all_metrics(real_features, features, probabilities)
     return {"fid_to_floor": metrics["fid"] / floor["fid"],
             **{key: metrics[key] for key in ("fid", "mnist_score", "min_class_share",
