@@ -2,7 +2,8 @@
 Evaluator does, the trained (raw) and the weight-averaged generator side by side.
 
     python -m bench.quality_ablation --run-output-dir runs/local \\
-        --variant spec: --variant ema:ema_decay=0.999 --seeds 0 1 --eval-at 1000 2000 3000
+        --variant ema: --variant topk:top_k_fraction=0.5 --seeds 0 1 --eval-at 1000 2000 3000
+    python -m bench.quality_ablation --table docs/quality_ablation.jsonl
 
 RUN_OUTPUT_DIR is a finished `dcgan-pipeline` output directory on full MNIST: its transformed
 train split is trained on, its classifier scores the samples against its eval split (N samples,
@@ -68,13 +69,22 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-output-dir", default="runs/local")
     parser.add_argument("--preset", default="default")
-    parser.add_argument("--variant", action="append", required=True,
-                        help="NAME:KEY=VALUE,... (repeatable; 'spec:' is the preset unchanged)")
+    parser.add_argument("--variant", action="append",
+                        help="NAME:KEY=VALUE,... (repeatable; 'ema:' is the preset unchanged)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--eval-at", type=int, nargs="+", required=True)
+    parser.add_argument("--eval-at", type=int, nargs="+")
+    parser.add_argument("--table", metavar="JSONL",
+                        help="print the table of rows stored in JSONL (e.g. "
+                             "docs/quality_ablation.jsonl) and train nothing")
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--out", default="runs/quality_ablation.jsonl")
     args = parser.parse_args()
+    if args.table:
+        with open(args.table) as f:
+            print_table([json.loads(line) for line in f])
+        return
+    if not args.variant or not args.eval_at:
+        parser.error("--variant and --eval-at are needed to train (or --table JSONL)")
 
     config = dataclasses.replace(preset(args.preset),
                                  output_dir=os.path.abspath(args.run_output_dir))
@@ -118,6 +128,10 @@ def main() -> None:
                     with open(args.out, "a") as f:
                         f.write(json.dumps(row) + "\n")
                 started = time.perf_counter()
+    print_table(rows)
+
+
+def print_table(rows: list[dict]) -> None:
     print(f"\n{'variant':14s} {'seed':>4s} {'step':>6s} {'generator':9s} {'train s':>8s} "
           f"{'MNIST':>6s} {'FID/fl':>7s} {'prec':>5s} {'recall':>6s} {'shares':>11s}")
     for row in rows:

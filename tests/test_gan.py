@@ -273,3 +273,16 @@ def test_only_the_chief_writes():
 def test_top_k_settings_outside_their_range_are_refused(changes, message):
     with pytest.raises(ValueError, match=message):
         dataclasses.replace(CONFIG, **changes)
+
+
+def test_the_seed_fixes_the_initial_weights_and_so_the_run():
+    """Same config: the same initial weights and the same step results (runs repeat exactly);
+    another seed: other weights."""
+    first, again = (DCGAN(CONFIG, tf.distribute.get_strategy()) for _ in range(2))
+    for a, b in zip(weights(first), weights(again)):
+        np.testing.assert_array_equal(a, b)
+    b = batch(CONFIG)
+    assert {k: float(v) for k, v in first.train_step(b).items()} == \
+        {k: float(v) for k, v in again.train_step(b).items()}
+    other = DCGAN(dataclasses.replace(CONFIG, seed=1), tf.distribute.get_strategy())
+    assert any(not np.array_equal(a, c) for a, c in zip(weights(again), weights(other)))

@@ -43,6 +43,9 @@ class DCGAN:
     def __init__(self, config: TrainerConfig, strategy: tf.distribute.Strategy):
         self.config = config = resolve(config)
         self.strategy = strategy
+        # The seed fixes the initial weights too (not only the data order and the noise), so a
+        # run can be repeated: unseeded, two runs of one config differed from the first step.
+        keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             self.generator = build_generator(config)
             self.discriminator = build_discriminator(config)
