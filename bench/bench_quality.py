@@ -9,6 +9,9 @@ the averaged one).
 
     make bench-quality [MNIST_DIR=...] [BENCH_ARGS="--preset full"]
     # report in runs/bench-quality/report
+
+A preset that keeps every checkpoint (`default`) trains exactly what `make run` trains: with
+--output-dir of a finished `make run`, every component is cached and only the report is made.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import argparse
 import csv
 import dataclasses
 import json
+import logging
 import os
 import shutil
 import time
 
 import tensorflow as tf
+from absl import logging as absl_logging
 
 from dcgan_common import embedding, quality_metrics
 from components.sample_quality_evaluator import to_unit_range
@@ -89,9 +94,15 @@ def main() -> None:
         parser.error("--mnist-dir (or MNIST_DIR) is required: the benchmark uses full MNIST")
     config = dataclasses.replace(preset(args.preset), mnist_dir=args.mnist_dir,
                                  output_dir=os.path.abspath(args.output_dir))
-    config = config.replace_trainer(checkpoints_to_keep=1000, **(
-        {"train_steps": args.train_steps} if args.train_steps else {}))
-    local_runner.show_progress_logs()
+    if args.train_steps:
+        config = config.replace_trainer(train_steps=args.train_steps)
+    trainer = config.trainer
+    checkpoints = trainer.train_steps // trainer.checkpoint_every_steps + 1
+    if trainer.checkpoints_to_keep < checkpoints:  # The curves need every checkpoint.
+        config = config.replace_trainer(checkpoints_to_keep=checkpoints)
+    # Every component's progress on the terminal (TFX logs through absl).
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    absl_logging.set_verbosity(absl_logging.INFO)
     started = time.perf_counter()
     summary = local_runner.run(config)
     wall = time.perf_counter() - started

@@ -132,13 +132,33 @@ def main() -> None:
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"\n{'variant':14s} {'seed':>4s} {'step':>6s} {'generator':9s} {'train s':>8s} "
-          f"{'MNIST':>6s} {'FID/fl':>7s} {'prec':>5s} {'recall':>6s} {'shares':>11s}")
+    """A Markdown table (the README's): one line per run and step, trained and averaged
+    generator side by side; a variant and seed run again (a step that comes back) is its own
+    run, numbered in the seed column."""
+    runs: dict[tuple, dict[str, dict]] = {}
+    repeats: dict[tuple, int] = {}
     for row in rows:
-        print(f"{row['variant']:14s} {row['seed']:4d} {row['step']:6d} {row['generator']:9s} "
-              f"{row['train_seconds']:8.0f} {row['mnist_score']:6.2f} {row['fid_to_floor']:7.2f} "
-              f"{row['precision']:5.2f} {row['recall']:6.2f} "
-              f"{row['min_class_share']:.3f}-{row['max_class_share']:.3f}")
+        name = (row["variant"], row["seed"])
+        repeat = repeats.setdefault(name, 0)
+        if row["generator"] in runs.get((*name, repeat, row["step"]), {}):
+            repeat = repeats[name] = repeat + 1
+        runs.setdefault((*name, repeat, row["step"]), {})[row["generator"]] = row
+    print("| variant | seed | step | train s | trained G: MNIST score / FID÷floor "
+          "| averaged G: MNIST score / FID÷floor | precision / recall (averaged) "
+          "| class shares (averaged) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (variant, seed, repeat, step), kinds in runs.items():
+        raw, averaged = kinds.get("raw"), kinds.get("averaged") or kinds.get("raw")
+
+        def scores(row):
+            return f"{row['mnist_score']:.2f} / {row['fid_to_floor']:.1f}x" if row else "-"
+
+        run = f"{seed}" + (f" (run {repeat + 1})" if repeat else "")
+        print(f"| {variant} | {run} | {step:,} | {averaged['train_seconds']:.0f} "
+              f"| {scores(raw)} | {scores(kinds.get('averaged'))} "
+              f"| {averaged['precision']:.2f} / {averaged['recall']:.2f} "
+              f"| {100 * averaged['min_class_share']:.1f}%-"
+              f"{100 * averaged['max_class_share']:.1f}% |")
 
 
 if __name__ == "__main__":
