@@ -61,9 +61,9 @@ def test_the_code_term_is_the_heads_cross_entropy_on_the_category_of_z():
 
 
 def test_training_moves_the_head_only_through_the_fake_minibatch_term():
-    """The real minibatch's loss does not reach the head: with the code weight 0 the head
-    stays as initialised (Adam leaves variables without a gradient alone); with weight 1 it
-    learns."""
+    """The real minibatch's loss does not reach the head (its gradient there is None, and the
+    step skips it instead of failing); with the code weight 0 the fake term's gradient is 0 and
+    the head stays as initialised; with weight 1 it learns."""
     for weight, moves in ((0.0, False), (1.0, True)):
         config = dataclasses.replace(CONFIG, latent_code_weight=weight)
         gan = DCGAN(config, tf.distribute.get_strategy())
