@@ -16,6 +16,7 @@ CLASSIFIER_CONFIG_KEY = "classifier"
 STRATEGIES = ("auto", "mirrored", "multi_worker", "tpu", "one_device")
 FILTER_GRADIENTS = ("auto", "native", "forward_conv")
 PRECISION_POLICIES = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+DISCRIMINATOR_NORMALIZATIONS = ("batch", "spectral")
 # A challenger may be at most this much worse (FID) than the served model, whatever the preset.
 MAX_FID_REGRESSION = 1.0
 
@@ -56,6 +57,18 @@ class TrainerConfig(_Settings):
     generator_filters: tuple[int, ...] = (128, 64)
     # Discriminator: stride-2 5x5 convolutions, then one logit.
     discriminator_filters: tuple[int, ...] = (64, 128)
+    # "batch": BatchNorm after every convolution but the first (the specification);
+    # "spectral": no BatchNorm, every layer's kernel spectrally normalised instead (Miyato et
+    # al. 2018, keras.layers.SpectralNormalization: one power iteration per call).
+    discriminator_normalization: str = "batch"
+    # R1 (Mescheder et al. 2018): r1_weight / 2 times the squared norm of the gradient of the
+    # discriminator's logit with respect to each real image, added to its real-batch loss.
+    r1_weight: float = 0.0
+    # Instance noise (Sonderby et al. 2017): Gaussian noise of this standard deviation added
+    # to every image the discriminator sees, real and fake, falling linearly to 0 at step
+    # instance_noise_anneal_steps (0: constant); 0 disables it.
+    instance_noise: float = 0.0
+    instance_noise_anneal_steps: int = 0
     # Extra stride-1 5x5 convolutions after each upsampling of the generator.
     generator_extra_layers: int = 0
     kernel_size: int = 5
@@ -132,6 +145,13 @@ class TrainerConfig(_Settings):
                              f"got {self.latent_categories}")
         if self.latent_code_weight < 0:
             raise ValueError(f"latent_code_weight must be >= 0, got {self.latent_code_weight}")
+        if self.discriminator_normalization not in DISCRIMINATOR_NORMALIZATIONS:
+            raise ValueError(f"discriminator_normalization must be one of "
+                             f"{DISCRIMINATOR_NORMALIZATIONS}, "
+                             f"got {self.discriminator_normalization!r}")
+        for name in ("r1_weight", "instance_noise", "instance_noise_anneal_steps"):
+            if not getattr(self, name) >= 0:  # NaN fails too.
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 < self.top_k_fraction <= 1.0:
             raise ValueError(f"top_k_fraction must be in (0, 1], got {self.top_k_fraction}")
         if self.top_k_anneal_steps < 0:
@@ -241,8 +261,9 @@ SMOKE_MIN_CLASSIFIER_ACCURACY = 0.5
 SPEC_TRAINER = TrainerConfig(
     generator_filters=(128, 64), discriminator_filters=(64, 128), batch_size=64,
     train_steps=3000, log_every_steps=100, sample_every_steps=500)
-# `make run`: the recipe exporting the generator's weight average, trained 4,500 steps (12 min 43 s
-# for `make run` on the 2-core build machine, within its 15-minute budget). Measured (README "Sample quality"):
+# `make run`: the recipe exporting the generator's weight average, trained 4,500 steps (12 min
+# 43 s for `make run` on the 2-core build machine, within its 15-minute budget). Measured
+# (README "Sample quality"):
 # the average beats the trained generator in every paired run (FID 21.3x/22.9x/23.5x the floor
 # against 23.9x/27.7x/26.3x at 3,000 steps), and 5,000 steps beat 3,000 (19.2x against 23.5x).
 # Every checkpoint of the run is kept (9), so `make bench-quality` on a `make run` output

@@ -1,6 +1,7 @@
 """The DCGAN train step: update schedule, optimizers, and MirroredStrategy equivalence."""
 
 import dataclasses
+import functools
 
 import keras
 import numpy as np
@@ -126,7 +127,21 @@ def test_learning_rates_decay_linearly_to_zero_at_the_last_step():
     assert int(gan.g_optimizer.iterations.numpy()) == int(gan.d_optimizer.iterations.numpy()) == 8
 
 
-def test_mirrored_two_replicas_match_one_device_for_a_full_step():
+@functools.cache
+def mirrored_strategy() -> tf.distribute.MirroredStrategy:
+    """One strategy over the 2 logical CPUs for the whole process: each new MirroredStrategy
+    numbers its collectives from the same keys, and TensorFlow keeps the first shapes it saw
+    under a key (a second strategy's different step fails with a collective shape mismatch)."""
+    return tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
+
+
+# The discriminator's regularisers change the step: each must keep these equivalences (R1
+# backpropagates through the input gradient, spectral normalisation assigns its kernels).
+REGULARISERS = [{}, {"discriminator_normalization": "spectral"}, {"r1_weight": 1.0}]
+
+
+@pytest.mark.parametrize("regulariser", REGULARISERS)
+def test_mirrored_two_replicas_match_one_device_for_a_full_step(regulariser):
     """D real, D fake and both G updates on 2 logical CPUs == one device, same global batch.
 
     Adam's first update is lr * g / (|g| + epsilon): about +-lr for any gradient
@@ -136,11 +151,11 @@ def test_mirrored_two_replicas_match_one_device_for_a_full_step():
     tolerance applies to every weight.
     """
     config = dataclasses.replace(CONFIG, sync_batch_norm=True, adam_epsilon=1.0,
-                                 learning_rate=0.05)
+                                 learning_rate=0.05, **regulariser)
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     assert len(devices) == 2, devices
     single = DCGAN(config, tf.distribute.OneDeviceStrategy(devices[0]))
-    mirrored = DCGAN(config, tf.distribute.MirroredStrategy(devices))
+    mirrored = DCGAN(config, mirrored_strategy())
     assert mirrored.strategy.num_replicas_in_sync == 2
     for target, source in ((mirrored.generator, single.generator),
                            (mirrored.discriminator, single.discriminator)):
@@ -167,13 +182,15 @@ def test_mirrored_two_replicas_match_one_device_for_a_full_step():
     assert sum(changed) > len(changed) // 2
 
 
-def test_forward_conv_filter_gradients_match_native_ones_for_a_full_step():
-    """D real, D fake and both G updates: the same weights after a step either way.
+@pytest.mark.parametrize("regulariser", REGULARISERS)
+def test_forward_conv_filter_gradients_match_native_ones_for_a_full_step(regulariser):
+    """D real, D fake and both G updates: the same weights after a step either way (with R1,
+    the forward convolution's custom gradient is differentiated again).
 
     A large Adam epsilon makes the update proportional to the gradient (see the
     MirroredStrategy test), so float tolerance applies to every weight.
     """
-    config = dataclasses.replace(CONFIG, adam_epsilon=1.0, learning_rate=0.05)
+    config = dataclasses.replace(CONFIG, adam_epsilon=1.0, learning_rate=0.05, **regulariser)
     native = DCGAN(dataclasses.replace(config, filter_gradient="native"),
                    tf.distribute.get_strategy())
     ours = DCGAN(dataclasses.replace(config, filter_gradient="forward_conv"),

@@ -21,7 +21,8 @@ from dcgan_common.features import FAKE_LABELS, REAL, REAL_LABELS, Z
 from trainer.averaging import WeightAverage, recompute_batch_norm_statistics
 from trainer.export import float32_copy
 from trainer.hardware import resolve
-from trainer.models import build_discriminator, build_generator, category_of
+from trainer.models import (StepwiseSpectralNormalization, build_discriminator, build_generator,
+                            category_of)
 
 
 
@@ -116,11 +117,49 @@ class DCGAN:
             return first
         return [first, tf.one_hot(labels, features.NUM_CLASSES)]
 
-    def _critic(self, images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor | None]:
+    def _critic(self, images: tf.Tensor, labels: tf.Tensor,
+                view: int) -> tuple[tf.Tensor, tf.Tensor | None]:
         """The discriminator's logit for each image, and its latent-category logits (None
-        without `latent_categories`)."""
-        outputs = self.discriminator(self.inputs(images, labels), training=True)
+        without `latent_categories`). `view` keys the instance noise: within a step, one
+        number per minibatch the discriminator looks at."""
+        outputs = self.discriminator(self.inputs(self._noisy(images, view), labels),
+                                     training=True)
         return (outputs[0], outputs[1]) if self.config.latent_categories else (outputs, None)
+
+    def instance_noise_stddev(self) -> tf.Tensor:
+        """instance_noise, falling linearly to 0 at instance_noise_anneal_steps."""
+        config = self.config
+        if not config.instance_noise_anneal_steps:
+            return tf.constant(config.instance_noise)
+        progress = tf.cast(self.step, tf.float32) / config.instance_noise_anneal_steps
+        return config.instance_noise * tf.maximum(0.0, 1.0 - progress)
+
+    def _noisy(self, images: tf.Tensor, view: int) -> tf.Tensor:
+        """`images` with instance noise: stateless, keyed by the seed, the step, the replica
+        and the view, so a run replays exactly."""
+        if not self.config.instance_noise:
+            return images
+        seed = tf.constant([self.config.seed, view], tf.int64)
+        for data in (self.step, tf.distribute.get_replica_context().replica_id_in_sync_group):
+            seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(data, tf.int64))
+        noise = tf.random.stateless_normal(tf.shape(images), seed, dtype=images.dtype)
+        return images + tf.cast(self.instance_noise_stddev(), images.dtype) * noise
+
+    def _real_critic(self, images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """The discriminator's logits on the real minibatch, and the R1 penalty: r1_weight / 2
+        times the mean over real images of |d logit / d image|^2 (0 without `r1_weight`). Its
+        gradient reaches the discriminator's weights through the input gradient (double
+        backpropagation)."""
+        if not self.config.r1_weight:
+            return self._critic(images, labels, view=0)[0], tf.constant(0.0)
+        with tf.GradientTape() as input_tape:
+            input_tape.watch(images)
+            logits, _ = self._critic(images, labels, view=0)
+            summed = tf.reduce_sum(tf.cast(logits, tf.float32))
+        gradient = tf.cast(input_tape.gradient(summed, images), tf.float32)
+        per_example = tf.reduce_sum(tf.square(gradient), axis=[1, 2, 3])
+        return logits, 0.5 * self.config.r1_weight * tf.nn.compute_average_loss(
+            per_example, global_batch_size=self.config.batch_size)
 
     def _code_loss(self, category_logits: tf.Tensor | None, z: tf.Tensor) -> tf.Tensor:
         """InfoGAN's mutual-information term: how badly the discriminator's head recovers the
@@ -133,10 +172,11 @@ class DCGAN:
         return self.config.latent_code_weight * tf.nn.compute_average_loss(
             per_example, global_batch_size=self.config.batch_size)
 
-    def _generator_losses(self, z: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def _generator_losses(self, z: tf.Tensor, labels: tf.Tensor,
+                          view: int) -> tuple[tf.Tensor, tf.Tensor]:
         """How far the discriminator is from calling fresh fakes real, and the code term."""
         fakes = self.generator(self.inputs(z, labels), training=True)
-        logits, category_logits = self._critic(fakes, labels)
+        logits, category_logits = self._critic(fakes, labels, view)
         return self._generator_loss_on(logits), self._code_loss(category_logits, z)
 
     def _replica_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -144,9 +184,10 @@ class DCGAN:
 
         # 1. Discriminator on an all-real minibatch, towards the (smoothed) real target.
         with tf.GradientTape() as tape:
-            real_logits, _ = self._critic(batch[REAL], batch[REAL_LABELS])
+            real_logits, r1_penalty = self._real_critic(batch[REAL], batch[REAL_LABELS])
             d_loss_real = self._loss(real_logits, config.real_target)
-        self._apply(tape, d_loss_real, self.discriminator, self.d_optimizer)
+            d_total = d_loss_real + r1_penalty
+        self._apply(tape, d_total, self.discriminator, self.d_optimizer)
 
         # 2. Discriminator on an all-fake minibatch, then 3. the first generator update on the
         #    same fakes: the generator's forward pass is recorded once, on the generator's tape.
@@ -155,13 +196,13 @@ class DCGAN:
             fakes = self.generator(self.inputs(z, labels), training=True)
             with generator_tape.stop_recording():  # The discriminator's update, unrecorded.
                 with tf.GradientTape() as tape:
-                    fake_logits, category_logits = self._critic(fakes, labels)
+                    fake_logits, category_logits = self._critic(fakes, labels, view=1)
                     d_loss_fake = self._loss(fake_logits, config.fake_target)
                     code_loss = self._code_loss(category_logits, z)
                     d_total = d_loss_fake + code_loss
                 self._apply(tape, d_total, self.discriminator, self.d_optimizer)
-            # The discriminator has changed: it scores the same fakes again.
-            logits, category_logits = self._critic(fakes, labels)
+            # The discriminator has changed: it scores the same fakes again (the same view).
+            logits, category_logits = self._critic(fakes, labels, view=1)
             g_loss = self._generator_loss_on(logits)
             g_total = g_loss + self._code_loss(category_logits, z)
         self._apply(generator_tape, g_total, self.generator, self.g_optimizer)
@@ -169,8 +210,8 @@ class DCGAN:
         # 4. The other generator updates, each on fresh noise.
         for index in range(1, config.generator_steps):
             with tf.GradientTape() as tape:
-                g_loss, g_code_loss = self._generator_losses(batch[Z][:, index],
-                                                             batch[FAKE_LABELS][:, index])
+                g_loss, g_code_loss = self._generator_losses(
+                    batch[Z][:, index], batch[FAKE_LABELS][:, index], view=1 + index)
                 g_total = g_loss + g_code_loss
             self._apply(tape, g_total, self.generator, self.g_optimizer)
 
@@ -182,10 +223,15 @@ class DCGAN:
         }
         if config.latent_categories:  # The head's loss on the fakes of its update.
             metrics["code_loss"] = code_loss
+        if config.r1_weight:
+            metrics["r1_penalty"] = r1_penalty
         return metrics
 
     def _train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """One step on a distributed global batch; returns global-batch metrics."""
+        for layer in self.discriminator.layers:  # Cross-replica: see StepwiseSpectralNormalization.
+            if isinstance(layer, StepwiseSpectralNormalization):
+                layer.project()
         per_replica = self.strategy.run(self._replica_step, args=(batch,))
         if self.average is not None:
             self.average.update([v.value for v in self.generator.trainable_variables], self.step)

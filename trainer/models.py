@@ -50,6 +50,27 @@ class CategoricalCode(layers.Layer):
         return {**super().get_config(), "categories": self.categories}
 
 
+@keras.saving.register_keras_serializable(package="dcgan")
+class StepwiseSpectralNormalization(layers.SpectralNormalization):
+    """keras.layers.SpectralNormalization, applied once per train step by `project()` instead
+    of in every training call.
+
+    Keras' wrapper assigns the normalised kernel inside the call; under MirroredStrategy that
+    assignment is a cross-replica reduction, and the replicas issued it in different orders
+    (a collective shape mismatch, found by the two-replica test). The train step projects
+    in cross-replica context instead, before its updates: the same weights on every replica.
+    """
+
+    def call(self, inputs, training=False):
+        return super().call(inputs, training=False)
+
+    def project(self) -> None:
+        """One power iteration; the kernel divided by its estimated spectral norm."""
+        vector_u, kernel = self.normalized_weights()
+        self.vector_u.assign(vector_u)
+        self.kernel.assign(kernel)
+
+
 def category_of(z, categories: int):
     """The latent category of each z: the index of the largest of its first entries."""
     return keras.ops.argmax(z[:, :categories], axis=-1)
@@ -125,24 +146,31 @@ def build_discriminator(config: TrainerConfig) -> keras.Model:
     category's logits [N, K], InfoGAN's Q head on the same features).
 
     5x5 stride-2 convolutions, no pooling, no hidden dense layer; BatchNorm on
-    every layer but the first and the last; LeakyReLU(0.2).
+    every layer but the first and the last (or spectral normalisation on every layer);
+    LeakyReLU(0.2).
     """
     config = resolve(config)
     policy = config.mixed_precision  # Hidden layers; the output stays float32 for the loss.
     conv, _ = _conv_classes(config)
     inputs, label = model_inputs(config, keras.Input(features.IMAGE_SHAPE, name="images"))
+    spectral = config.discriminator_normalization == "spectral"
+
+    def normalized(layer: layers.Layer) -> layers.Layer:
+        return StepwiseSpectralNormalization(layer, dtype=layer.dtype_policy) if spectral else layer
+
     x = inputs[0]
     for index, filters in enumerate(config.discriminator_filters):
         if label is not None and index < 2:  # carpedm20: the label beside the image and h0.
             x = ConcatLabelChannels(dtype=policy)(x, label)
-        x = conv(filters, config.kernel_size, strides=2, padding="same",
-                 use_bias=index == 0, dtype=policy)(x)
-        if index > 0:
+        batch_norm = index > 0 and not spectral
+        x = normalized(conv(filters, config.kernel_size, strides=2, padding="same",
+                            use_bias=not batch_norm, dtype=policy))(x)
+        if batch_norm:
             x = _batch_norm(config)(x)
         x = layers.LeakyReLU(config.leaky_relu_slope, dtype=_elementwise_policy(config))(x)
     flat = layers.Flatten(dtype=policy)(x)
-    outputs = layers.Dense(1, dtype="float32", name="logit")(flat)
+    outputs = normalized(layers.Dense(1, dtype="float32", name="logit"))(flat)
     if config.latent_categories:
-        outputs = [outputs, layers.Dense(config.latent_categories, dtype="float32",
-                                         name="category_logits")(flat)]
+        outputs = [outputs, normalized(layers.Dense(config.latent_categories, dtype="float32",
+                                                    name="category_logits"))(flat)]
     return keras.Model(inputs if label is not None else inputs[0], outputs, name="discriminator")

@@ -1,0 +1,138 @@
+"""The discriminator's regularisers: spectral normalisation, the R1 penalty, instance noise.
+
+Each is checked against what it is defined to do, computed independently; their equivalence
+on two replicas and with the forward-convolution gradients is in tests/test_gan.py.
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dcgan_common.features import REAL, Z
+from test_gan import CONFIG, batch
+from trainer.gan import DCGAN
+
+
+def top_singular_value(kernel: np.ndarray) -> float:
+    """The spectral norm Miyato et al. bound: the kernel as a [inputs, outputs] matrix."""
+    return float(np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0])
+
+
+def kernels(gan: DCGAN) -> list[np.ndarray]:
+    return [np.array(v) for v in gan.discriminator.trainable_variables if "kernel" in v.path]
+
+
+def train(config, steps: int) -> DCGAN:
+    gan = DCGAN(config, tf.distribute.get_strategy())
+    for step in range(steps):
+        gan.train_step(batch(config, seed=step))
+        gan.step.assign(step + 1)
+    return gan
+
+
+def test_spectral_normalisation_keeps_every_discriminator_kernel_at_norm_one():
+    """After training, every kernel of the discriminator (convolutions and the logit) has
+    spectral norm 1, and the discriminator has no BatchNorm; the specification's
+    discriminator (BatchNorm) has kernels of other norms, so the check can fail."""
+    spectral = train(dataclasses.replace(CONFIG, discriminator_normalization="spectral"), 20)
+    assert not [layer for layer in spectral.discriminator.layers
+                if isinstance(layer, keras.layers.BatchNormalization)]
+    norms = [top_singular_value(kernel) for kernel in kernels(spectral)]
+    assert len(norms) == 3
+    np.testing.assert_allclose(norms, 1.0, rtol=0.02)
+    batch_norm = train(CONFIG, 20)
+    other_norms = [top_singular_value(kernel) for kernel in kernels(batch_norm)]
+    assert not np.allclose(other_norms, 1.0, rtol=0.02), other_norms
+
+
+@pytest.mark.parametrize("filter_gradient", ["native", "forward_conv"])
+def test_r1_penalty_is_half_the_weight_times_the_squared_input_gradient(filter_gradient):
+    """The reported penalty against an independent computation on the same networks
+    (learning rate 0): r1_weight / 2 * mean over the real batch of |d logit / d image|^2."""
+    config = dataclasses.replace(CONFIG, r1_weight=3.0, learning_rate=0.0,
+                                 filter_gradient=filter_gradient)
+    gan = DCGAN(config, tf.distribute.get_strategy())
+    b = batch(config)
+    images = tf.convert_to_tensor(b[REAL])
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        logits = gan.discriminator(images, training=True)
+    gradient = tape.gradient(logits, images).numpy()
+    expected = 0.5 * 3.0 * np.mean(np.sum(gradient ** 2, axis=(1, 2, 3)))
+    assert expected > 0
+    assert float(gan.train_step(b)["r1_penalty"]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_r1_penalty_changes_the_discriminator_update_only_through_its_weight():
+    """Same seed, same batch: with the penalty the discriminator's weights move differently;
+    without it no r1_penalty is reported (the step is the specification's)."""
+    plain, penalised = (train(dataclasses.replace(CONFIG, r1_weight=weight), 1)
+                        for weight in (0.0, 10.0))
+    assert "r1_penalty" not in plain.train_step(batch(CONFIG))
+    moved = [not np.allclose(a, b) for a, b in zip(kernels(plain), kernels(penalised))]
+    assert all(moved)
+
+
+@pytest.mark.parametrize("step, stddev", [(0, 0.3), (50, 0.15), (100, 0.0), (250, 0.0)])
+def test_instance_noise_falls_linearly_to_zero(step, stddev):
+    """The noise the discriminator sees has the scheduled standard deviation (measured on the
+    residual), is Gaussian around 0, and differs between the views of one step."""
+    config = dataclasses.replace(CONFIG, instance_noise=0.3, instance_noise_anneal_steps=100)
+    gan = DCGAN(config, tf.distribute.get_strategy())
+    gan.step.assign(step)
+    images = tf.zeros([64, 28, 28, 1])
+    real, fake = (gan._noisy(images, view).numpy() for view in (0, 1))
+    assert float(gan.instance_noise_stddev()) == pytest.approx(stddev, abs=1e-7)
+    assert np.std(real) == pytest.approx(stddev, rel=0.02)
+    assert abs(np.mean(real)) < 0.02
+    if stddev:
+        assert not np.allclose(real, fake)
+        np.testing.assert_array_equal(real, gan._noisy(images, 0).numpy())  # Replays exactly.
+
+
+def test_constant_instance_noise_and_none():
+    noisy = DCGAN(dataclasses.replace(CONFIG, instance_noise=0.1), tf.distribute.get_strategy())
+    noisy.step.assign(10_000)
+    images = tf.zeros([64, 28, 28, 1])
+    assert np.std(noisy._noisy(images, 0).numpy()) == pytest.approx(0.1, rel=0.02)
+    plain = DCGAN(CONFIG, tf.distribute.get_strategy())
+    assert plain._noisy(images, 0) is images
+
+
+def test_the_discriminator_sees_images_plus_noise_in_its_updates():
+    """Learning rate 0, same networks: the step's d_loss equals the loss computed here on the
+    real and the fake minibatch plus their views' noise, and differs from the clean loss."""
+    config = dataclasses.replace(CONFIG, learning_rate=0.0, generator_steps=1,
+                                 instance_noise=1.0)
+    gan = DCGAN(config, tf.distribute.get_strategy())
+    b = batch(config)
+    d = gan.discriminator
+    fakes = gan.generator(b[Z][:, 0], training=True)
+
+    def d_loss(real_noise, fake_noise):
+        real_logits = d(b[REAL] + real_noise, training=True)
+        fake_logits = d(fakes + fake_noise, training=True)
+        return float(tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+            labels=tf.fill(tf.shape(real_logits), 0.9), logits=real_logits)) + tf.reduce_mean(
+            tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.zeros_like(fake_logits),
+                                                    logits=fake_logits)))
+
+    zeros = tf.zeros_like(b[REAL])
+    expected = d_loss(gan._noisy(zeros, 0), gan._noisy(zeros, 1))
+    assert expected != pytest.approx(d_loss(0.0, 0.0), rel=1e-4)
+    assert float(gan.train_step(b)["d_loss"]) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"discriminator_normalization": "layer"}, "discriminator_normalization must be one of"),
+    ({"r1_weight": -1.0}, "r1_weight must be >= 0, got -1.0"),
+    ({"r1_weight": float("nan")}, "r1_weight must be >= 0, got nan"),
+    ({"instance_noise": -0.1}, "instance_noise must be >= 0, got -0.1"),
+    ({"instance_noise_anneal_steps": -5}, "instance_noise_anneal_steps must be >= 0, got -5"),
+])
+def test_regulariser_settings_outside_their_range_are_refused(changes, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(CONFIG, **changes)
