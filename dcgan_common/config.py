@@ -293,10 +293,11 @@ PRESETS: dict[str, PipelineConfig] = {
     # weight average: 98.8%; 96.7% at 3,000).
     "conditional": PipelineConfig(trainer=dataclasses.replace(
         DEFAULT_TRAINER, train_steps=10_000, conditional=True)),
-    # The quality benchmark: the specification's sizes, longer training.
-    "full": PipelineConfig(trainer=TrainerConfig(
-        generator_filters=(128, 64), discriminator_filters=(64, 128), batch_size=64,
-        train_steps=10_000, log_every_steps=200, sample_every_steps=1000)),
+    # The quality benchmark: `default`, trained 10,000 steps. Measured (README "Sample
+    # quality"): FID 11.5x the floor, MNIST score 7.95 against the recipe's 13.7x-14.5x and
+    # 7.84-7.91 at 10,000 steps.
+    "full": PipelineConfig(trainer=dataclasses.replace(
+        DEFAULT_TRAINER, train_steps=10_000, log_every_steps=200, sample_every_steps=1000)),
 }
 
 
