@@ -33,4 +33,6 @@ def training_config(args: argparse.Namespace, **changes) -> PipelineConfig:
                                                  ("mixed_precision", args.mixed_precision),
                                                  ("conditional", args.conditional or None))
                  if value is not None}
+    if args.conditional:  # The labels replace the unsupervised latent code of `default`.
+        overrides["latent_categories"] = 0
     return dataclasses.replace(preset(args.preset), **changes).replace_trainer(**overrides)

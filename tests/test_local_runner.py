@@ -69,3 +69,6 @@ def test_conditional_preset_and_flag(tmp_path):
     assert by_preset.trainer.train_steps == 10_000
     assert by_flag.trainer.train_steps == preset("default").trainer.train_steps
     assert by_preset.trainer == dataclasses.replace(by_flag.trainer, train_steps=10_000)
+    # `default`'s unsupervised latent code gives way to the labels (the config refuses both).
+    assert preset("default").trainer.latent_categories == 10
+    assert by_flag.trainer.latent_categories == by_preset.trainer.latent_categories == 0
