@@ -52,6 +52,13 @@ class TrainerConfig(_Settings):
     # involved: the categories are whatever discrete structure the GAN finds. 0 disables it.
     latent_categories: int = 0
     latent_code_weight: float = 1.0
+    # The code's head as a clusterer of the real images too (CatGAN, Springenberg 2016; IMSAT,
+    # Hu et al. 2017): added to the discriminator's real-minibatch loss, this weight times
+    # (the mean entropy of the head's prediction per image - the entropy of its mean over the
+    # global batch), i.e. certain of each real image's category, every category used equally.
+    # The generator's categories, recoverable by the same head, are then pulled towards
+    # clusters of the real data instead of any discrete split. Needs latent_categories; 0: off.
+    real_cluster_weight: float = 0.0
     # Generator: project z to 7x7xfilters[0], then stride-2 5x5 transposed
     # convolutions up to 28x28 (the last one to 1 channel, tanh).
     generator_filters: tuple[int, ...] = (128, 64)
@@ -145,11 +152,14 @@ class TrainerConfig(_Settings):
                              f"got {self.latent_categories}")
         if self.latent_code_weight < 0:
             raise ValueError(f"latent_code_weight must be >= 0, got {self.latent_code_weight}")
+        if self.real_cluster_weight and not self.latent_categories:
+            raise ValueError("real_cluster_weight needs latent_categories (the head it trains)")
         if self.discriminator_normalization not in DISCRIMINATOR_NORMALIZATIONS:
             raise ValueError(f"discriminator_normalization must be one of "
                              f"{DISCRIMINATOR_NORMALIZATIONS}, "
                              f"got {self.discriminator_normalization!r}")
-        for name in ("r1_weight", "instance_noise", "instance_noise_anneal_steps"):
+        for name in ("r1_weight", "instance_noise", "instance_noise_anneal_steps",
+                     "real_cluster_weight"):
             if not getattr(self, name) >= 0:  # NaN fails too.
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 < self.top_k_fraction <= 1.0:

@@ -136,8 +136,10 @@ def mirrored_strategy() -> tf.distribute.MirroredStrategy:
 
 
 # The discriminator's regularisers change the step: each must keep these equivalences (R1
-# backpropagates through the input gradient, spectral normalisation assigns its kernels).
-REGULARISERS = [{}, {"discriminator_normalization": "spectral"}, {"r1_weight": 1.0}]
+# backpropagates through the input gradient, spectral normalisation assigns its kernels, the
+# latent code's real cluster term all-reduces its mean prediction).
+REGULARISERS = [{}, {"discriminator_normalization": "spectral"}, {"r1_weight": 1.0},
+                {"latent_categories": 10, "real_cluster_weight": 1.0}]
 
 
 @pytest.mark.parametrize("regulariser", REGULARISERS)

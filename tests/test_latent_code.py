@@ -1,5 +1,6 @@
 """The unsupervised categorical latent code (InfoGAN's, drawn from z): uniform categories, the
-generator's one-hot input, the discriminator's head, the code term of both losses, serving."""
+generator's one-hot input, the discriminator's head, the code term of both losses, the head's
+clustering term on real images, serving."""
 
 import dataclasses
 
@@ -8,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from dcgan_common.config import TrainerConfig
-from dcgan_common.features import Z
+from dcgan_common.features import REAL, Z
 from dcgan_common.images import to_uint8
 from trainer.export import export_generator, float32_copy
 from trainer.gan import DCGAN
@@ -73,6 +74,42 @@ def test_training_moves_the_head_only_through_the_fake_minibatch_term():
         assert (np.abs(head.numpy() - before).max() > 0) == moves, weight
 
 
+def entropy(p: np.ndarray) -> np.ndarray:
+    return -(p * np.log(p)).sum(axis=-1)
+
+
+def test_the_real_cluster_term_is_mean_entropy_minus_the_entropy_of_the_mean():
+    """Learning rate 0: the reported term equals weight * (mean over the real minibatch of
+    the head's prediction entropy - the entropy of the minibatch's mean prediction),
+    computed independently; it lies in [-log 10, log 10]."""
+    config = dataclasses.replace(CONFIG, learning_rate=0.0, real_cluster_weight=0.5)
+    gan = DCGAN(config, tf.distribute.get_strategy())
+    b = batch(config)
+    _, category_logits = gan.discriminator(b[REAL], training=True)
+    logits = category_logits.numpy().astype(np.float64)
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    expected = 0.5 * (entropy(p).mean() - entropy(p.mean(axis=0)))
+    metrics = gan.train_step(b)
+    assert float(metrics["real_cluster_loss"]) == pytest.approx(expected, rel=1e-4, abs=1e-6)
+    assert abs(expected) > 1e-3  # Not a term that vanishes whatever the head says.
+    # Without the setting the step neither computes nor reports it.
+    assert "real_cluster_loss" not in DCGAN(CONFIG, tf.distribute.get_strategy()).train_step(b)
+
+
+def test_the_real_cluster_term_alone_trains_the_head_towards_confident_balanced_clusters():
+    """Code weight 0 (the fake term's gradient is 0), cluster weight 1: the head moves, and
+    over a few steps on one real minibatch the term falls."""
+    config = dataclasses.replace(CONFIG, latent_code_weight=0.0, real_cluster_weight=1.0,
+                                 learning_rate=1e-3)
+    gan = DCGAN(config, tf.distribute.get_strategy())
+    head = gan.discriminator.get_layer("category_logits").kernel
+    before = head.numpy().copy()
+    b = batch(config)
+    losses = [float(gan.train_step(b)["real_cluster_loss"]) for _ in range(10)]
+    assert np.abs(head.numpy() - before).max() > 0
+    assert losses[-1] < losses[0] - 0.1, losses
+
+
 def test_a_coded_generator_is_served_with_its_code(tmp_path):
     generator = build_generator(dataclasses.replace(CONFIG, mixed_precision="mixed_bfloat16"))
     export_generator(generator, str(tmp_path / "1"))
@@ -86,6 +123,10 @@ def test_a_coded_generator_is_served_with_its_code(tmp_path):
     ({"conditional": True}, "latent_categories is for unconditional generators"),
     ({"latent_categories": 101}, "latent_categories must be in 0..z_dim \\(100\\), got 101"),
     ({"latent_code_weight": -1.0}, "latent_code_weight must be >= 0, got -1.0"),
+    ({"real_cluster_weight": -1.0}, "real_cluster_weight must be >= 0, got -1.0"),
+    ({"real_cluster_weight": float("nan")}, "real_cluster_weight must be >= 0, got nan"),
+    ({"latent_categories": 0, "real_cluster_weight": 1.0},
+     "real_cluster_weight needs latent_categories"),
 ])
 def test_bad_code_settings_are_refused(changes, message):
     with pytest.raises(ValueError, match=message):

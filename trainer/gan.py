@@ -103,8 +103,9 @@ class DCGAN:
         # copy of a mirrored variable (its all-reduce runs in cross-replica context,
         # where it is skipped), so the copies drift apart. Summing here makes every
         # replica apply the global-batch gradient; tests/test_gan.py checks it.
-        # Only the variables the loss depends on (the real minibatch's loss does not reach the
-        # latent-category head): Adam leaves the others, and their moments, as they are.
+        # Only the variables the loss depends on (the real minibatch's loss reaches the
+        # latent-category head only with real_cluster_weight): Adam leaves the others, and
+        # their moments, as they are.
         pairs = [(gradient, variable) for gradient, variable
                  in zip(tape.gradient(loss, variables), variables) if gradient is not None]
         gradients = tf.distribute.get_replica_context().all_reduce(
@@ -145,21 +146,42 @@ class DCGAN:
         noise = tf.random.stateless_normal(tf.shape(images), seed, dtype=images.dtype)
         return images + tf.cast(self.instance_noise_stddev(), images.dtype) * noise
 
-    def _real_critic(self, images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """The discriminator's logits on the real minibatch, and the R1 penalty: r1_weight / 2
-        times the mean over real images of |d logit / d image|^2 (0 without `r1_weight`). Its
-        gradient reaches the discriminator's weights through the input gradient (double
-        backpropagation)."""
+    def _real_critic(self, images: tf.Tensor, labels: tf.Tensor
+                     ) -> tuple[tf.Tensor, tf.Tensor | None, tf.Tensor]:
+        """The discriminator's logits and latent-category logits on the real minibatch, and
+        the R1 penalty: r1_weight / 2 times the mean over real images of |d logit / d image|^2
+        (0 without `r1_weight`). Its gradient reaches the discriminator's weights through the
+        input gradient (double backpropagation)."""
         if not self.config.r1_weight:
-            return self._critic(images, labels, view=0)[0], tf.constant(0.0)
+            return (*self._critic(images, labels, view=0), tf.constant(0.0))
         with tf.GradientTape() as input_tape:
             input_tape.watch(images)
-            logits, _ = self._critic(images, labels, view=0)
+            logits, category_logits = self._critic(images, labels, view=0)
             summed = tf.reduce_sum(tf.cast(logits, tf.float32))
         gradient = tf.cast(input_tape.gradient(summed, images), tf.float32)
         per_example = tf.reduce_sum(tf.square(gradient), axis=[1, 2, 3])
-        return logits, 0.5 * self.config.r1_weight * tf.nn.compute_average_loss(
+        return logits, category_logits, 0.5 * self.config.r1_weight * tf.nn.compute_average_loss(
             per_example, global_batch_size=self.config.batch_size)
+
+    def _real_cluster_loss(self, category_logits: tf.Tensor | None) -> tf.Tensor:
+        """real_cluster_weight * (mean entropy of the head's prediction per real image - the
+        entropy of its mean prediction over the global batch); 0 when off.
+
+        The mean prediction is all-reduced, so every replica holds the global batch's; each
+        adds a 1/replicas share of its entropy, and the gradients summed over replicas (the
+        all-reduce's gradient is an all-reduce) are the single-device ones."""
+        if not self.config.real_cluster_weight:
+            return tf.constant(0.0)
+        log_p = tf.nn.log_softmax(tf.cast(category_logits, tf.float32))
+        p = tf.exp(log_p)
+        conditional = tf.nn.compute_average_loss(-tf.reduce_sum(p * log_p, axis=1),
+                                                 global_batch_size=self.config.batch_size)
+        context = tf.distribute.get_replica_context()
+        mean = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                  tf.reduce_sum(p, axis=0)) / self.config.batch_size
+        marginal = -tf.reduce_sum(mean * tf.math.log(mean + 1e-12))
+        return self.config.real_cluster_weight * (
+            conditional - marginal / context.num_replicas_in_sync)
 
     def _code_loss(self, category_logits: tf.Tensor | None, z: tf.Tensor) -> tf.Tensor:
         """InfoGAN's mutual-information term: how badly the discriminator's head recovers the
@@ -184,9 +206,11 @@ class DCGAN:
 
         # 1. Discriminator on an all-real minibatch, towards the (smoothed) real target.
         with tf.GradientTape() as tape:
-            real_logits, r1_penalty = self._real_critic(batch[REAL], batch[REAL_LABELS])
+            real_logits, real_category_logits, r1_penalty = self._real_critic(
+                batch[REAL], batch[REAL_LABELS])
             d_loss_real = self._loss(real_logits, config.real_target)
-            d_total = d_loss_real + r1_penalty
+            cluster_loss = self._real_cluster_loss(real_category_logits)
+            d_total = d_loss_real + r1_penalty + cluster_loss
         self._apply(tape, d_total, self.discriminator, self.d_optimizer)
 
         # 2. Discriminator on an all-fake minibatch, then 3. the first generator update on the
@@ -225,6 +249,8 @@ class DCGAN:
             metrics["code_loss"] = code_loss
         if config.r1_weight:
             metrics["r1_penalty"] = r1_penalty
+        if config.real_cluster_weight:
+            metrics["real_cluster_loss"] = cluster_loss
         return metrics
 
     def _train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
