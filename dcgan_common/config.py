@@ -71,6 +71,9 @@ class TrainerConfig(_Settings):
     # R1 (Mescheder et al. 2018): r1_weight / 2 times the squared norm of the gradient of the
     # discriminator's logit with respect to each real image, added to its real-batch loss.
     r1_weight: float = 0.0
+    # Lazy R1 (Karras et al. 2020, StyleGAN2): the penalty only every r1_interval-th step,
+    # weighted r1_interval times, so its double backpropagation costs 1/r1_interval as much.
+    r1_interval: int = 1
     # Instance noise (Sonderby et al. 2017): Gaussian noise of this standard deviation added
     # to every image the discriminator sees, real and fake, falling linearly to 0 at step
     # instance_noise_anneal_steps (0: constant); 0 disables it.
@@ -139,7 +142,7 @@ class TrainerConfig(_Settings):
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         for name in ("z_dim", "batch_size", "train_steps", "generator_steps",
                      "log_every_steps", "sample_every_steps", "checkpoint_every_steps",
-                     "checkpoints_to_keep", "ema_standing_samples"):
+                     "checkpoints_to_keep", "ema_standing_samples", "r1_interval"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.ema_decay < 1.0:

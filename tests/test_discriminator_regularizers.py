@@ -1,4 +1,5 @@
-"""The discriminator's regularisers: spectral normalisation, the R1 penalty, instance noise.
+"""The discriminator's regularisers: spectral normalisation, the R1 penalty (every step or
+lazy), instance noise.
 
 Each is checked against what it is defined to do, computed independently; their equivalence
 on two replicas and with the forward-convolution gradients is in tests/test_gan.py.
@@ -48,6 +49,16 @@ def test_spectral_normalisation_keeps_every_discriminator_kernel_at_norm_one():
     assert not np.allclose(other_norms, 1.0, rtol=0.02), other_norms
 
 
+def squared_input_gradient(gan: DCGAN, images: np.ndarray) -> float:
+    """Mean over the images of |d logit / d image|^2, computed here."""
+    images = tf.convert_to_tensor(images)
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        logits = gan.discriminator(images, training=True)
+    gradient = tape.gradient(logits, images).numpy()
+    return float(np.mean(np.sum(gradient ** 2, axis=(1, 2, 3))))
+
+
 @pytest.mark.parametrize("filter_gradient", ["native", "forward_conv"])
 def test_r1_penalty_is_half_the_weight_times_the_squared_input_gradient(filter_gradient):
     """The reported penalty against an independent computation on the same networks
@@ -56,14 +67,29 @@ def test_r1_penalty_is_half_the_weight_times_the_squared_input_gradient(filter_g
                                  filter_gradient=filter_gradient)
     gan = DCGAN(config, tf.distribute.get_strategy())
     b = batch(config)
-    images = tf.convert_to_tensor(b[REAL])
-    with tf.GradientTape() as tape:
-        tape.watch(images)
-        logits = gan.discriminator(images, training=True)
-    gradient = tape.gradient(logits, images).numpy()
-    expected = 0.5 * 3.0 * np.mean(np.sum(gradient ** 2, axis=(1, 2, 3)))
+    expected = 0.5 * 3.0 * squared_input_gradient(gan, b[REAL])
     assert expected > 0
     assert float(gan.train_step(b)["r1_penalty"]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_lazy_r1_applies_the_penalty_every_interval_steps_interval_times_heavier():
+    """r1_interval 4 (learning rate 0, one batch): the penalty is in the steps at step 0 and
+    4 only, at 4 * r1_weight / 2 * the squared input gradient; the other steps are the
+    unpenalised step (no r1_penalty), and only those two compiled steps exist."""
+    config = dataclasses.replace(CONFIG, r1_weight=3.0, r1_interval=4, learning_rate=0.0)
+    gan = DCGAN(config, tf.distribute.get_strategy())
+    b = batch(config)
+    expected = 4 * 0.5 * 3.0 * squared_input_gradient(gan, b[REAL])
+    reported = []
+    for step in range(8):
+        reported.append(gan.train_step(b).get("r1_penalty"))
+        gan.step.assign(step + 1)
+    assert [step for step, value in enumerate(reported) if value is not None] == [0, 4]
+    assert float(reported[0]) == pytest.approx(expected, rel=1e-5)
+    assert float(reported[4]) == pytest.approx(expected, rel=1e-5)
+    assert sorted(gan._compiled_steps) == [False, True]
+    assert all(step.experimental_get_tracing_count() == 1
+               for step in gan._compiled_steps.values())
 
 
 def test_r1_penalty_changes_the_discriminator_update_only_through_its_weight():
@@ -130,6 +156,7 @@ def test_the_discriminator_sees_images_plus_noise_in_its_updates():
     ({"discriminator_normalization": "layer"}, "discriminator_normalization must be one of"),
     ({"r1_weight": -1.0}, "r1_weight must be >= 0, got -1.0"),
     ({"r1_weight": float("nan")}, "r1_weight must be >= 0, got nan"),
+    ({"r1_interval": 0}, "r1_interval must be >= 1, got 0"),
     ({"instance_noise": -0.1}, "instance_noise must be >= 0, got -0.1"),
     ({"instance_noise_anneal_steps": -5}, "instance_noise_anneal_steps must be >= 0, got -5"),
 ])

@@ -12,6 +12,8 @@ so gradients summed over replicas equal the single-device gradients.
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import tensorflow as tf
 
@@ -60,7 +62,10 @@ class DCGAN:
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.average = (WeightAverage(self.generator, config.ema_decay)
                             if config.ema_decay else None)
-        self.train_step = tf.function(self._train_step, jit_compile=config.jit_compile)
+        # Two compiled steps, with and without the R1 penalty (lazy R1 picks one per step).
+        self._compiled_steps = {r1: tf.function(functools.partial(self._train_step, r1=r1),
+                                                jit_compile=config.jit_compile)
+                                for r1 in {False, bool(config.r1_weight)}}
 
     def _loss(self, logits: tf.Tensor, target: float) -> tf.Tensor:
         logits = tf.cast(logits, tf.float32)
@@ -146,13 +151,13 @@ class DCGAN:
         noise = tf.random.stateless_normal(tf.shape(images), seed, dtype=images.dtype)
         return images + tf.cast(self.instance_noise_stddev(), images.dtype) * noise
 
-    def _real_critic(self, images: tf.Tensor, labels: tf.Tensor
+    def _real_critic(self, images: tf.Tensor, labels: tf.Tensor, r1: bool
                      ) -> tuple[tf.Tensor, tf.Tensor | None, tf.Tensor]:
         """The discriminator's logits and latent-category logits on the real minibatch, and
-        the R1 penalty: r1_weight / 2 times the mean over real images of |d logit / d image|^2
-        (0 without `r1_weight`). Its gradient reaches the discriminator's weights through the
-        input gradient (double backpropagation)."""
-        if not self.config.r1_weight:
+        with `r1` the R1 penalty: r1_weight * r1_interval / 2 times the mean over real images
+        of |d logit / d image|^2 (else 0). Its gradient reaches the discriminator's weights
+        through the input gradient (double backpropagation)."""
+        if not r1:
             return (*self._critic(images, labels, view=0), tf.constant(0.0))
         with tf.GradientTape() as input_tape:
             input_tape.watch(images)
@@ -160,7 +165,8 @@ class DCGAN:
             summed = tf.reduce_sum(tf.cast(logits, tf.float32))
         gradient = tf.cast(input_tape.gradient(summed, images), tf.float32)
         per_example = tf.reduce_sum(tf.square(gradient), axis=[1, 2, 3])
-        return logits, category_logits, 0.5 * self.config.r1_weight * tf.nn.compute_average_loss(
+        weight = 0.5 * self.config.r1_weight * self.config.r1_interval
+        return logits, category_logits, weight * tf.nn.compute_average_loss(
             per_example, global_batch_size=self.config.batch_size)
 
     def _real_cluster_loss(self, category_logits: tf.Tensor | None) -> tf.Tensor:
@@ -201,13 +207,13 @@ class DCGAN:
         logits, category_logits = self._critic(fakes, labels, view)
         return self._generator_loss_on(logits), self._code_loss(category_logits, z)
 
-    def _replica_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    def _replica_step(self, batch: dict[str, tf.Tensor], r1: bool) -> dict[str, tf.Tensor]:
         config = self.config
 
         # 1. Discriminator on an all-real minibatch, towards the (smoothed) real target.
         with tf.GradientTape() as tape:
             real_logits, real_category_logits, r1_penalty = self._real_critic(
-                batch[REAL], batch[REAL_LABELS])
+                batch[REAL], batch[REAL_LABELS], r1)
             d_loss_real = self._loss(real_logits, config.real_target)
             cluster_loss = self._real_cluster_loss(real_category_logits)
             d_total = d_loss_real + r1_penalty + cluster_loss
@@ -247,18 +253,23 @@ class DCGAN:
         }
         if config.latent_categories:  # The head's loss on the fakes of its update.
             metrics["code_loss"] = code_loss
-        if config.r1_weight:
+        if r1:
             metrics["r1_penalty"] = r1_penalty
         if config.real_cluster_weight:
             metrics["real_cluster_loss"] = cluster_loss
         return metrics
 
-    def _train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        """One step on a distributed global batch; returns global-batch metrics."""
+    def train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """One step on a distributed global batch; returns global-batch metrics (r1_penalty
+        only on the steps that apply it: every r1_interval-th, counted from `step` 0)."""
+        r1 = bool(self.config.r1_weight) and int(self.step.numpy()) % self.config.r1_interval == 0
+        return self._compiled_steps[r1](batch)
+
+    def _train_step(self, batch: dict[str, tf.Tensor], r1: bool) -> dict[str, tf.Tensor]:
         for layer in self.discriminator.layers:  # Cross-replica: see StepwiseSpectralNormalization.
             if isinstance(layer, StepwiseSpectralNormalization):
                 layer.project()
-        per_replica = self.strategy.run(self._replica_step, args=(batch,))
+        per_replica = self.strategy.run(self._replica_step, args=(batch, r1))
         if self.average is not None:
             self.average.update([v.value for v in self.generator.trainable_variables], self.step)
         return {name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
