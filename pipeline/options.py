@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from dcgan_common.config import PRESETS, PipelineConfig, preset
+from dcgan_common.config import PRESETS, WITHOUT_LATENT_CODE, PipelineConfig, preset
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -34,5 +34,5 @@ def training_config(args: argparse.Namespace, **changes) -> PipelineConfig:
                                                  ("conditional", args.conditional or None))
                  if value is not None}
     if args.conditional:  # The labels replace the unsupervised latent code of `default`.
-        overrides["latent_categories"] = 0
+        overrides.update(WITHOUT_LATENT_CODE)
     return dataclasses.replace(preset(args.preset), **changes).replace_trainer(**overrides)

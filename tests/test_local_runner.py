@@ -71,4 +71,6 @@ def test_conditional_preset_and_flag(tmp_path):
     assert by_preset.trainer == dataclasses.replace(by_flag.trainer, train_steps=10_000)
     # `default`'s unsupervised latent code gives way to the labels (the config refuses both).
     assert preset("default").trainer.latent_categories == 10
-    assert by_flag.trainer.latent_categories == by_preset.trainer.latent_categories == 0
+    assert preset("default").trainer.real_cluster_weight > 0
+    for trainer in (by_flag.trainer, by_preset.trainer):
+        assert trainer.latent_categories == 0 and trainer.real_cluster_weight == 0
