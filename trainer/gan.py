@@ -266,6 +266,7 @@ class DCGAN:
         return self._compiled_steps[r1](batch)
 
     def _train_step(self, batch: dict[str, tf.Tensor], r1: bool) -> dict[str, tf.Tensor]:
+        """The compiled step: replica steps, then the weight average; `r1` is fixed per trace."""
         for layer in self.discriminator.layers:  # Cross-replica: see StepwiseSpectralNormalization.
             if isinstance(layer, StepwiseSpectralNormalization):
                 layer.project()
