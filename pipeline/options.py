@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from dcgan_common.config import PRESETS, WITHOUT_LATENT_CODE, PipelineConfig, preset
+from dcgan_common.config import CONDITIONAL_OVERRIDES, PRESETS, PipelineConfig, preset
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +33,6 @@ def training_config(args: argparse.Namespace, **changes) -> PipelineConfig:
                                                  ("mixed_precision", args.mixed_precision),
                                                  ("conditional", args.conditional or None))
                  if value is not None}
-    if args.conditional:  # The labels replace the unsupervised latent code of `default`.
-        overrides.update(WITHOUT_LATENT_CODE)
+    if args.conditional:  # The labels replace `default`'s unsupervised latent code.
+        overrides.update(CONDITIONAL_OVERRIDES)
     return dataclasses.replace(preset(args.preset), **changes).replace_trainer(**overrides)

@@ -69,8 +69,11 @@ def test_conditional_preset_and_flag(tmp_path):
     assert by_preset.trainer.train_steps == 10_000
     assert by_flag.trainer.train_steps == preset("default").trainer.train_steps
     assert by_preset.trainer == dataclasses.replace(by_flag.trainer, train_steps=10_000)
-    # `default`'s unsupervised latent code gives way to the labels (the config refuses both).
+    # `default`'s unsupervised latent code gives way to the labels (the config refuses both),
+    # and its learning rate, measured with the code, to the recipe's.
     assert preset("default").trainer.latent_categories == 10
     assert preset("default").trainer.real_cluster_weight > 0
+    assert preset("default").trainer.learning_rate == 4e-4
     for trainer in (by_flag.trainer, by_preset.trainer):
         assert trainer.latent_categories == 0 and trainer.real_cluster_weight == 0
+        assert trainer.learning_rate == preset("spec").trainer.learning_rate == 2e-4
