@@ -110,6 +110,39 @@ def test_the_real_cluster_term_alone_trains_the_head_towards_confident_balanced_
     assert losses[-1] < losses[0] - 0.1, losses
 
 
+def test_without_code_head_on_fakes_the_discriminator_ignores_the_code_on_fakes():
+    """code_head_on_fakes=False: after one step (same initial weights and batch) the
+    discriminator does not depend on the code's weight, and outside the head it is what the
+    weight 0 makes it; with the default (True) the weight moves it. The generator still
+    learns the code."""
+    def step(**changes):
+        config = dataclasses.replace(CONFIG, real_cluster_weight=1.0, learning_rate=1e-3,
+                                     **changes)
+        gan = DCGAN(config, tf.distribute.get_strategy())
+        metrics = gan.train_step(batch(config))
+        return gan, metrics
+
+    def weights(model, head=True):
+        return [v.numpy() for v in model.trainable_variables
+                if head or "category_logits" not in v.path]
+
+    def largest_difference(a, b):
+        return max(np.abs(x - y).max() for x, y in zip(a, b))
+
+    light, metrics = step(latent_code_weight=0.5, code_head_on_fakes=False)
+    heavy, _ = step(latent_code_weight=5.0, code_head_on_fakes=False)
+    assert largest_difference(weights(light.discriminator), weights(heavy.discriminator)) < 1e-6
+    assert largest_difference(weights(light.generator), weights(heavy.generator)) > 1e-5
+    no_code, _ = step(latent_code_weight=0.0)
+    assert largest_difference(weights(light.discriminator, head=False),
+                              weights(no_code.discriminator, head=False)) < 1e-6
+    light_on_fakes, _ = step(latent_code_weight=0.5)
+    heavy_on_fakes, _ = step(latent_code_weight=5.0)
+    assert largest_difference(weights(light_on_fakes.discriminator),
+                              weights(heavy_on_fakes.discriminator)) > 1e-5
+    assert float(metrics["code_loss"]) > 0
+
+
 def test_a_coded_generator_is_served_with_its_code(tmp_path):
     generator = build_generator(dataclasses.replace(CONFIG, mixed_precision="mixed_bfloat16"))
     export_generator(generator, str(tmp_path / "1"))
@@ -127,6 +160,7 @@ def test_a_coded_generator_is_served_with_its_code(tmp_path):
     ({"real_cluster_weight": float("nan")}, "real_cluster_weight must be >= 0, got nan"),
     ({"latent_categories": 0, "real_cluster_weight": 1.0},
      "real_cluster_weight needs latent_categories"),
+    ({"code_head_on_fakes": False}, "code_head_on_fakes=False needs real_cluster_weight"),
 ])
 def test_bad_code_settings_are_refused(changes, message):
     with pytest.raises(ValueError, match=message):

@@ -229,7 +229,7 @@ class DCGAN:
                     fake_logits, category_logits = self._critic(fakes, labels, view=1)
                     d_loss_fake = self._loss(fake_logits, config.fake_target)
                     code_loss = self._code_loss(category_logits, z)
-                    d_total = d_loss_fake + code_loss
+                    d_total = d_loss_fake + (code_loss if config.code_head_on_fakes else 0.0)
                 self._apply(tape, d_total, self.discriminator, self.d_optimizer)
             # The discriminator has changed: it scores the same fakes again (the same view).
             logits, category_logits = self._critic(fakes, labels, view=1)
