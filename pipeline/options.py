@@ -33,6 +33,6 @@ def training_config(args: argparse.Namespace, **changes) -> PipelineConfig:
                                                  ("mixed_precision", args.mixed_precision),
                                                  ("conditional", args.conditional or None))
                  if value is not None}
-    if args.conditional:  # The labels replace `default`'s unsupervised latent code.
+    if args.conditional:  # The labels replace `default`'s unconditional-only settings.
         overrides.update(CONDITIONAL_OVERRIDES)
     return dataclasses.replace(preset(args.preset), **changes).replace_trainer(**overrides)
