@@ -1,6 +1,6 @@
 """The unsupervised categorical latent code (InfoGAN's, drawn from z): uniform categories, the
 generator's one-hot input, the discriminator's head, the code term of both losses, the head's
-clustering term on real images, serving."""
+clustering term on real images and its shift consistency, serving."""
 
 import dataclasses
 
@@ -12,7 +12,7 @@ from dcgan_common.config import TrainerConfig
 from dcgan_common.features import REAL, Z
 from dcgan_common.images import to_uint8
 from trainer.export import export_generator, float32_copy
-from trainer.gan import DCGAN
+from trainer.gan import DCGAN, SHIFT_VIEW, shifted
 from trainer.models import CategoricalCode, build_discriminator, build_generator
 from test_gan import batch
 
@@ -145,6 +145,53 @@ def test_without_code_head_on_fakes_the_discriminator_ignores_the_code_on_fakes(
     assert float(metrics["code_loss"]) > 0
 
 
+def test_shifted_moves_each_image_by_its_own_whole_pixel_offsets_filling_in_background():
+    dot = -np.ones([400, 28, 28, 1], np.float32)
+    dot[:, 14, 13, 0] = 1.0
+    moved = shifted(tf.constant(dot), 2, tf.constant([0, 5], tf.int64)).numpy()
+    offsets = np.array([np.argwhere(image[..., 0] == 1.0)[0] - (14, 13) for image in moved])
+    assert ((moved == 1.0).sum(axis=(1, 2, 3)) == 1).all() and set(np.unique(moved)) == {-1, 1}
+    assert np.abs(offsets).max() == 2
+    assert len({tuple(o) for o in offsets}) == 25  # Every offset in -2..2 x -2..2 occurs.
+    again = shifted(tf.constant(dot), 2, tf.constant([0, 5], tf.int64)).numpy()
+    np.testing.assert_array_equal(moved, again)  # Stateless: a run replays.
+    # All ink: what shifts in is background, a band |dy| rows and |dx| columns wide.
+    ink = shifted(tf.ones([400, 28, 28, 1]), 2, tf.constant([0, 5], tf.int64)).numpy()
+    dy, dx = np.abs(offsets).T
+    np.testing.assert_array_equal((ink == -1).sum(axis=(1, 2, 3)), 28 * (dy + dx) - dy * dx)
+
+
+def test_the_consistency_term_is_the_kl_from_the_real_prediction_to_the_shifted_ones():
+    """Learning rate 0: the reported term equals weight * mean KL(p(x) || p(shift(x))),
+    computed independently from the same shifts; without the setting it is not reported."""
+    config = dataclasses.replace(CONFIG, learning_rate=0.0, real_cluster_weight=1.0,
+                                 cluster_consistency_weight=2.0)
+    gan = DCGAN(config, tf.distribute.get_strategy())
+    b = batch(config)
+    moved = shifted(b[REAL], config.cluster_shift_pixels, gan._stateless_seed(SHIFT_VIEW))
+    assert np.abs(moved.numpy() - b[REAL].numpy()).max() > 0.5
+    p, q = (tf.nn.softmax(gan.discriminator(images, training=True)[1]).numpy().astype(np.float64)
+            for images in (b[REAL], moved))
+    expected = 2.0 * (p * (np.log(p) - np.log(q))).sum(axis=1).mean()
+    metrics = gan.train_step(b)
+    assert float(metrics["cluster_consistency_loss"]) == pytest.approx(expected, rel=1e-4)
+    assert expected > 1e-4
+    without = dataclasses.replace(config, cluster_consistency_weight=0.0)
+    assert "cluster_consistency_loss" not in DCGAN(without, tf.distribute.get_strategy()
+                                                   ).train_step(b)
+
+
+def test_the_consistency_term_trains_the_head_towards_shift_invariance():
+    """The term alone moving the discriminator (code and clustering terms weighted ~0): over
+    steps on one real minibatch it falls."""
+    config = dataclasses.replace(CONFIG, latent_code_weight=0.0, real_cluster_weight=1e-9,
+                                 cluster_consistency_weight=1.0, learning_rate=1e-3)
+    gan = DCGAN(config, tf.distribute.get_strategy())
+    b = batch(config)
+    losses = [float(gan.train_step(b)["cluster_consistency_loss"]) for _ in range(15)]
+    assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3]), losses
+
+
 def test_a_coded_generator_is_served_with_its_code(tmp_path):
     generator = build_generator(dataclasses.replace(CONFIG, mixed_precision="mixed_bfloat16"))
     export_generator(generator, str(tmp_path / "1"))
@@ -163,6 +210,11 @@ def test_a_coded_generator_is_served_with_its_code(tmp_path):
     ({"latent_categories": 0, "real_cluster_weight": 1.0},
      "real_cluster_weight needs latent_categories"),
     ({"code_head_on_fakes": False}, "code_head_on_fakes=False needs real_cluster_weight"),
+    ({"cluster_consistency_weight": 1.0}, "cluster_consistency_weight needs real_cluster_weight"),
+    ({"real_cluster_weight": 1.0, "cluster_consistency_weight": -1.0},
+     "cluster_consistency_weight must be >= 0, got -1.0"),
+    ({"cluster_shift_pixels": 0}, "cluster_shift_pixels must be in 1..13, got 0"),
+    ({"cluster_shift_pixels": 14}, "cluster_shift_pixels must be in 1..13, got 14"),
 ])
 def test_bad_code_settings_are_refused(changes, message):
     with pytest.raises(ValueError, match=message):

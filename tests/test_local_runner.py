@@ -73,7 +73,9 @@ def test_conditional_preset_and_flag(tmp_path):
     # and its learning rate, measured with the code, to the recipe's.
     assert preset("default").trainer.latent_categories == 10
     assert preset("default").trainer.real_cluster_weight > 0
+    assert preset("default").trainer.cluster_consistency_weight > 0
     assert preset("default").trainer.learning_rate == 4e-4
     for trainer in (by_flag.trainer, by_preset.trainer):
         assert trainer.latent_categories == 0 and trainer.real_cluster_weight == 0
+        assert trainer.cluster_consistency_weight == 0
         assert trainer.learning_rate == preset("spec").trainer.learning_rate == 2e-4

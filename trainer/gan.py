@@ -27,6 +27,26 @@ from trainer.models import (StepwiseSpectralNormalization, build_discriminator, 
                             category_of)
 
 
+# The instance-noise and shift key of the discriminator's look at shifted real images (the real
+# minibatch is view 0, the fakes 1 and up).
+SHIFT_VIEW = -1
+
+
+def shifted(images: tf.Tensor, max_shift: int, seed: tf.Tensor) -> tf.Tensor:
+    """Each image [N, H, W, 1] in [-1, 1] moved by its own whole-pixel offsets in
+    -max_shift..max_shift (rows and columns, stateless from `seed`), background (-1) filling
+    what comes in. Two one-hot shift matrices per image: matmuls, so it runs and
+    differentiates on any device, XLA included."""
+    size = images.shape[1]
+    offsets = tf.random.stateless_uniform([2, tf.shape(images)[0]], seed, -max_shift,
+                                          max_shift + 1, dtype=tf.int32)
+    # rows[n, i, j] = 1 where output row i reads input row i - offset (none: zero, background).
+    rows, columns = (tf.one_hot(tf.range(size)[tf.newaxis] - offset[:, tf.newaxis], size,
+                                dtype=images.dtype) for offset in tf.unstack(offsets))
+    ink = images[..., 0] + 1.0  # Background 0, so what shifts in is background.
+    moved = tf.matmul(tf.matmul(rows, ink), columns, transpose_b=True)
+    return (moved - 1.0)[..., tf.newaxis]
+
 
 def _adam(config: TrainerConfig, learning_rate: float,
           updates_per_step: int) -> keras.optimizers.Optimizer:
@@ -140,15 +160,20 @@ class DCGAN:
         progress = tf.cast(self.step, tf.float32) / config.instance_noise_anneal_steps
         return config.instance_noise * tf.maximum(0.0, 1.0 - progress)
 
-    def _noisy(self, images: tf.Tensor, view: int) -> tf.Tensor:
-        """`images` with instance noise: stateless, keyed by the seed, the step, the replica
-        and the view, so a run replays exactly."""
-        if not self.config.instance_noise:
-            return images
+    def _stateless_seed(self, view: int) -> tf.Tensor:
+        """A random seed keyed by the run's seed, the step, the replica and `view`, so a run
+        replays exactly."""
         seed = tf.constant([self.config.seed, view], tf.int64)
         for data in (self.step, tf.distribute.get_replica_context().replica_id_in_sync_group):
             seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(data, tf.int64))
-        noise = tf.random.stateless_normal(tf.shape(images), seed, dtype=images.dtype)
+        return seed
+
+    def _noisy(self, images: tf.Tensor, view: int) -> tf.Tensor:
+        """`images` with instance noise (stateless)."""
+        if not self.config.instance_noise:
+            return images
+        noise = tf.random.stateless_normal(tf.shape(images), self._stateless_seed(view),
+                                           dtype=images.dtype)
         return images + tf.cast(self.instance_noise_stddev(), images.dtype) * noise
 
     def _real_critic(self, images: tf.Tensor, labels: tf.Tensor, r1: bool
@@ -189,6 +214,22 @@ class DCGAN:
         return self.config.real_cluster_weight * (
             conditional - marginal / context.num_replicas_in_sync)
 
+    def _cluster_consistency_loss(self, images: tf.Tensor, labels: tf.Tensor,
+                                  category_logits: tf.Tensor | None) -> tf.Tensor:
+        """cluster_consistency_weight times the mean over real images of KL(p(image) ||
+        p(shifted image)), p the head's prediction, the first held fixed; 0 when off."""
+        if not self.config.cluster_consistency_weight:
+            return tf.constant(0.0)
+        _, shifted_logits = self._critic(
+            shifted(images, self.config.cluster_shift_pixels, self._stateless_seed(SHIFT_VIEW)),
+            labels, view=SHIFT_VIEW)
+        target = tf.stop_gradient(tf.nn.log_softmax(tf.cast(category_logits, tf.float32)))
+        per_example = tf.reduce_sum(
+            tf.exp(target) * (target - tf.nn.log_softmax(tf.cast(shifted_logits, tf.float32))),
+            axis=1)
+        return self.config.cluster_consistency_weight * tf.nn.compute_average_loss(
+            per_example, global_batch_size=self.config.batch_size)
+
     def _code_loss(self, category_logits: tf.Tensor | None, z: tf.Tensor) -> tf.Tensor:
         """InfoGAN's mutual-information term: how badly the discriminator's head recovers the
         latent category of z from the fakes (0 without `latent_categories`)."""
@@ -216,7 +257,9 @@ class DCGAN:
                 batch[REAL], batch[REAL_LABELS], r1)
             d_loss_real = self._loss(real_logits, config.real_target)
             cluster_loss = self._real_cluster_loss(real_category_logits)
-            d_total = d_loss_real + r1_penalty + cluster_loss
+            consistency_loss = self._cluster_consistency_loss(
+                batch[REAL], batch[REAL_LABELS], real_category_logits)
+            d_total = d_loss_real + r1_penalty + cluster_loss + consistency_loss
         self._apply(tape, d_total, self.discriminator, self.d_optimizer)
 
         # 2. Discriminator on an all-fake minibatch, then 3. the first generator update on the
@@ -257,6 +300,8 @@ class DCGAN:
             metrics["r1_penalty"] = r1_penalty
         if config.real_cluster_weight:
             metrics["real_cluster_loss"] = cluster_loss
+        if config.cluster_consistency_weight:
+            metrics["cluster_consistency_loss"] = consistency_loss
         return metrics
 
     def train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
