@@ -1,7 +1,9 @@
 """The Evaluator's gates: arithmetic, NaN fails closed, the classifier gate, the baseline search."""
 
 import dataclasses
+import json
 import math
+import pathlib
 
 import pytest
 
@@ -107,3 +109,27 @@ def test_no_loadable_version_means_no_baseline(tmp_path):
 
     baseline, skipped = served_baseline(str(tmp_path), broken)
     assert baseline is None and [entry["version"] for entry in skipped] == [5]
+
+
+def measured(report: str) -> dict:
+    """A committed Evaluator report (docs/<report>/metrics.json) of a full-MNIST run."""
+    with open(pathlib.Path(__file__).parent.parent / "docs" / report / "metrics.json") as f:
+        return json.load(f)
+
+
+def verdict_under(report: dict, gates: QualityGates) -> list[str]:
+    return failed_gates(report["metrics"], report["floor"], gates, None,
+                        report["classifier_eval_accuracy"])
+
+
+def test_the_gates_reject_the_recipe_that_the_default_has_left_behind():
+    """Recalibrated gates (issue 14): the recipe's measured generator (`spec`, 3,000 steps:
+    FID 25.5x the floor, MNIST score 7.23) is NOT_BLESSED under `default`'s gates, for its FID
+    and its MNIST score; `default`'s own measured run passes them; `spec` keeps the gates it
+    was calibrated with, so the reference recipe still ships from its own preset."""
+    recipe, default = measured("bench_quality_spec"), measured("bench_quality_default")
+    found = verdict_under(recipe, PRESETS["default"].evaluator.gates)
+    assert [reason.split()[0] for reason in found] == ["FID", "MNIST"], found
+    for name in ("default", "full"):
+        assert verdict_under(default, PRESETS[name].evaluator.gates) == [], name
+    assert verdict_under(recipe, PRESETS["spec"].evaluator.gates) == []
