@@ -13,19 +13,15 @@ BatchNorm statistics (inference mode); the generator is the exported (averaged) 
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from bench.evaluate_checkpoint import checkpoint_generators, generator_samples
+from bench.evaluate_checkpoint import checkpoint_command, checkpoint_generators, generator_samples
 from components.sample_quality_evaluator import to_unit_range
 from dcgan_common import embedding, features
-from dcgan_common.config import preset
 from dcgan_common.examples import load_arrays
-from pipeline import metadata
 from pipeline import pipeline as pipeline_def
 from trainer.export import noise_from_seeds
 from trainer.gan import DCGAN
@@ -54,19 +50,10 @@ def print_table(title: str, table: np.ndarray) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint")
-    parser.add_argument("run_output_dir")
-    parser.add_argument("--preset", default="default")
-    parser.add_argument("--samples", type=int, default=10_000)
-    args = parser.parse_args()
-    config = preset(args.preset)
+    args, config, run = checkpoint_command(__doc__)
     categories = config.trainer.latent_categories
     if not categories:
         raise SystemExit(f"preset {args.preset!r} has no latent code (latent_categories 0)")
-    run = metadata.latest_outputs(
-        dataclasses.replace(config, output_dir=os.path.abspath(args.run_output_dir)))
     real, labels = load_arrays(
         [os.path.join(run[("Transform", "Examples")].uri, "Split-eval", "*")], args.samples)
 

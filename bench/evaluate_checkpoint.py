@@ -23,7 +23,7 @@ from dcgan_common import embedding, layout, quality_metrics
 from pipeline import metadata
 from pipeline import pipeline as pipeline_def
 from components.sample_quality_evaluator import to_unit_range
-from dcgan_common.config import TrainerConfig, preset
+from dcgan_common.config import PipelineConfig, TrainerConfig, preset
 from dcgan_common import images as image_utils
 from dcgan_common.examples import load_arrays
 from trainer.export import float32_copy, noise_from_seeds
@@ -60,8 +60,10 @@ def print_beside_floor(metrics: dict, floor: dict) -> None:
     print(f"FID / floor: {metrics['fid'] / floor['fid']:.2f}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
+def checkpoint_command(description: str) -> tuple[argparse.Namespace, PipelineConfig, dict]:
+    """The checkpoint tools' command line, CHECKPOINT RUN_OUTPUT_DIR [--preset] [--samples]:
+    the arguments, the preset's config and the run's latest output artifacts."""
+    parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint")
     parser.add_argument("run_output_dir")
@@ -71,6 +73,11 @@ def main() -> None:
     config = preset(args.preset)
     run = metadata.latest_outputs(
         dataclasses.replace(config, output_dir=os.path.abspath(args.run_output_dir)))
+    return args, config, run
+
+
+def main() -> None:
+    args, config, run = checkpoint_command(__doc__)
     classifier_uri = run[(pipeline_def.CLASSIFIER_NODE_ID, "Model")].uri
     eval_pattern = os.path.join(run[("Transform", "Examples")].uri, "Split-eval", "*")
     embed_fn = embedding.load_embed_fn(classifier_uri)
