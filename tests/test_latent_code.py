@@ -163,17 +163,20 @@ def test_shifted_moves_each_image_by_its_own_whole_pixel_offsets_filling_in_back
 
 def test_the_consistency_term_is_the_kl_from_the_real_prediction_to_the_shifted_ones():
     """Learning rate 0: the reported term equals weight * mean KL(p(x) || p(shift(x))),
-    computed independently from the same shifts; without the setting it is not reported."""
+    computed independently from the same shifts; without the setting it is not reported. On
+    the CPU on every host: a GPU's TF32 convolutions could differ between the step and the
+    independent pass by more than the tolerance."""
     config = dataclasses.replace(CONFIG, learning_rate=0.0, real_cluster_weight=1.0,
                                  cluster_consistency_weight=2.0)
-    gan = DCGAN(config, tf.distribute.get_strategy())
     b = batch(config)
-    moved = shifted(b[REAL], config.cluster_shift_pixels, gan._stateless_seed(SHIFT_VIEW))
+    with tf.device("/CPU:0"):
+        gan = DCGAN(config, tf.distribute.get_strategy())
+        moved = shifted(b[REAL], config.cluster_shift_pixels, gan._stateless_seed(SHIFT_VIEW))
+        p, q = (tf.nn.softmax(gan.discriminator(images, training=True)[1]).numpy()
+                .astype(np.float64) for images in (b[REAL], moved))
+        metrics = gan.train_step(b)
     assert np.abs(moved.numpy() - b[REAL].numpy()).max() > 0.5
-    p, q = (tf.nn.softmax(gan.discriminator(images, training=True)[1]).numpy().astype(np.float64)
-            for images in (b[REAL], moved))
     expected = 2.0 * (p * (np.log(p) - np.log(q))).sum(axis=1).mean()
-    metrics = gan.train_step(b)
     assert float(metrics["cluster_consistency_loss"]) == pytest.approx(expected, rel=1e-4)
     assert expected > 1e-4
     without = dataclasses.replace(config, cluster_consistency_weight=0.0)
