@@ -2,7 +2,7 @@
 Evaluator does, the trained (raw) and the weight-averaged generator side by side.
 
     python -m bench.quality_ablation --run-output-dir runs/local \\
-        --variant ema: --variant topk:top_k_fraction=0.5 --seeds 0 1 --eval-at 1000 2000 3000
+        --variant ema: --variant r1:r1_weight=1.0 --seeds 0 1 --eval-at 1000 2000 3000
     python -m bench.quality_ablation --table docs/quality_ablation.jsonl
 
 RUN_OUTPUT_DIR is a finished `dcgan-pipeline` output directory on full MNIST: its transformed

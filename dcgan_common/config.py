@@ -68,10 +68,6 @@ class TrainerConfig(_Settings):
     # was drawn. Costs one more discriminator pass per step. Needs real_cluster_weight; 0: off.
     cluster_consistency_weight: float = 0.0
     cluster_shift_pixels: int = 2
-    # Whether the head also learns the generator's categories from the fakes (InfoGAN's Q).
-    # False: it learns only the real images' clustering term, so it stays a clusterer of real
-    # digits, and the generator alone learns to draw each category as one of its clusters.
-    code_head_on_fakes: bool = True
     # Generator: project z to 7x7xfilters[0], then stride-2 5x5 transposed
     # convolutions up to 28x28 (the last one to 1 channel, tanh).
     generator_filters: tuple[int, ...] = (128, 64)
@@ -87,11 +83,6 @@ class TrainerConfig(_Settings):
     # Lazy R1 (Karras et al. 2020, StyleGAN2): the penalty only every r1_interval-th step,
     # weighted r1_interval times, so its double backpropagation costs 1/r1_interval as much.
     r1_interval: int = 1
-    # Instance noise (Sonderby et al. 2017): Gaussian noise of this standard deviation added
-    # to every image the discriminator sees, real and fake, falling linearly to 0 at step
-    # instance_noise_anneal_steps (0: constant); 0 disables it.
-    instance_noise: float = 0.0
-    instance_noise_anneal_steps: int = 0
     # Extra stride-1 5x5 convolutions after each upsampling of the generator.
     generator_extra_layers: int = 0
     kernel_size: int = 5
@@ -99,11 +90,6 @@ class TrainerConfig(_Settings):
     batch_size: int = 64  # Global batch, split over the replicas.
     train_steps: int = 1000
     learning_rate: float = 2e-4
-    # Two time-scale update rule (Heusel et al. 2017): the discriminator's learning rate is
-    # learning_rate times this.
-    discriminator_lr_scale: float = 1.0
-    # Linear decay of both learning rates to 0 at train_steps (0 = constant learning rates).
-    learning_rate_decay: bool = False
     beta_1: float = 0.5
     adam_epsilon: float = 1e-7  # Keras' default.
     generator_steps: int = 2  # Generator updates per discriminator step.
@@ -116,12 +102,6 @@ class TrainerConfig(_Settings):
     # initial weights do not linger in the average.
     ema_decay: float = 0.0
     ema_standing_samples: int = 4096  # Generated samples per BatchNorm statistics recompute.
-    # Top-k generator updates (Sinha et al. 2020): each generator update learns only from the
-    # fraction of its fakes that the discriminator scores most real. The fraction falls
-    # linearly from 1 at step 0 to top_k_fraction at step top_k_anneal_steps (0: from the
-    # start); 1.0 disables it.
-    top_k_fraction: float = 1.0
-    top_k_anneal_steps: int = 0
     sync_batch_norm: bool = False  # Batch statistics over all replicas.
     # A Keras precision policy: "float32", "mixed_bfloat16" (CPUs with AVX512_BF16 or
     # AMX, TPUs) or "mixed_float16" (GPUs, with loss scaling); "auto" picks
@@ -176,24 +156,13 @@ class TrainerConfig(_Settings):
         if not 0 < self.cluster_shift_pixels < IMAGE_SIZE // 2:
             raise ValueError(f"cluster_shift_pixels must be in 1..{IMAGE_SIZE // 2 - 1}, "
                              f"got {self.cluster_shift_pixels}")
-        if not self.code_head_on_fakes and not self.real_cluster_weight:
-            raise ValueError("code_head_on_fakes=False needs real_cluster_weight (else nothing "
-                             "trains the head)")
         if self.discriminator_normalization not in DISCRIMINATOR_NORMALIZATIONS:
             raise ValueError(f"discriminator_normalization must be one of "
                              f"{DISCRIMINATOR_NORMALIZATIONS}, "
                              f"got {self.discriminator_normalization!r}")
-        for name in ("r1_weight", "instance_noise", "instance_noise_anneal_steps",
-                     "real_cluster_weight", "cluster_consistency_weight"):
+        for name in ("r1_weight", "real_cluster_weight", "cluster_consistency_weight"):
             if not getattr(self, name) >= 0:  # NaN fails too.
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0.0 < self.top_k_fraction <= 1.0:
-            raise ValueError(f"top_k_fraction must be in (0, 1], got {self.top_k_fraction}")
-        if self.top_k_anneal_steps < 0:
-            raise ValueError(f"top_k_anneal_steps must be >= 0, got {self.top_k_anneal_steps}")
-        if self.discriminator_lr_scale <= 0:
-            raise ValueError("discriminator_lr_scale must be > 0, "
-                             f"got {self.discriminator_lr_scale}")
         if len(self.generator_filters) != 2:
             raise ValueError("generator_filters needs 2 entries (7x7 and 14x14 feature maps) "
                              f"for 28x28 images, got {self.generator_filters}")

@@ -1,5 +1,5 @@
 """The discriminator's regularisers: spectral normalisation, the R1 penalty (every step or
-lazy), instance noise.
+lazy).
 
 Each is checked against what it is defined to do, computed independently; their equivalence
 on two replicas and with the forward-convolution gradients is in tests/test_gan.py.
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan_common.features import REAL, Z
+from dcgan_common.features import REAL
 from test_gan import CONFIG, batch
 from trainer.gan import DCGAN
 
@@ -102,63 +102,11 @@ def test_r1_penalty_changes_the_discriminator_update_only_through_its_weight():
     assert all(moved)
 
 
-@pytest.mark.parametrize("step, stddev", [(0, 0.3), (50, 0.15), (100, 0.0), (250, 0.0)])
-def test_instance_noise_falls_linearly_to_zero(step, stddev):
-    """The noise the discriminator sees has the scheduled standard deviation (measured on the
-    residual), is Gaussian around 0, and differs between the views of one step."""
-    config = dataclasses.replace(CONFIG, instance_noise=0.3, instance_noise_anneal_steps=100)
-    gan = DCGAN(config, tf.distribute.get_strategy())
-    gan.step.assign(step)
-    images = tf.zeros([64, 28, 28, 1])
-    real, fake = (gan._noisy(images, view).numpy() for view in (0, 1))
-    assert float(gan.instance_noise_stddev()) == pytest.approx(stddev, abs=1e-7)
-    assert np.std(real) == pytest.approx(stddev, rel=0.02)
-    assert abs(np.mean(real)) < 0.02
-    if stddev:
-        assert not np.allclose(real, fake)
-        np.testing.assert_array_equal(real, gan._noisy(images, 0).numpy())  # Replays exactly.
-
-
-def test_constant_instance_noise_and_none():
-    noisy = DCGAN(dataclasses.replace(CONFIG, instance_noise=0.1), tf.distribute.get_strategy())
-    noisy.step.assign(10_000)
-    images = tf.zeros([64, 28, 28, 1])
-    assert np.std(noisy._noisy(images, 0).numpy()) == pytest.approx(0.1, rel=0.02)
-    plain = DCGAN(CONFIG, tf.distribute.get_strategy())
-    assert plain._noisy(images, 0) is images
-
-
-def test_the_discriminator_sees_images_plus_noise_in_its_updates():
-    """Learning rate 0, same networks: the step's d_loss equals the loss computed here on the
-    real and the fake minibatch plus their views' noise, and differs from the clean loss."""
-    config = dataclasses.replace(CONFIG, learning_rate=0.0, generator_steps=1,
-                                 instance_noise=1.0)
-    gan = DCGAN(config, tf.distribute.get_strategy())
-    b = batch(config)
-    d = gan.discriminator
-    fakes = gan.generator(b[Z][:, 0], training=True)
-
-    def d_loss(real_noise, fake_noise):
-        real_logits = d(b[REAL] + real_noise, training=True)
-        fake_logits = d(fakes + fake_noise, training=True)
-        return float(tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
-            labels=tf.fill(tf.shape(real_logits), 0.9), logits=real_logits)) + tf.reduce_mean(
-            tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.zeros_like(fake_logits),
-                                                    logits=fake_logits)))
-
-    zeros = tf.zeros_like(b[REAL])
-    expected = d_loss(gan._noisy(zeros, 0), gan._noisy(zeros, 1))
-    assert expected != pytest.approx(d_loss(0.0, 0.0), rel=1e-4)
-    assert float(gan.train_step(b)["d_loss"]) == pytest.approx(expected, rel=1e-5)
-
-
 @pytest.mark.parametrize("changes, message", [
     ({"discriminator_normalization": "layer"}, "discriminator_normalization must be one of"),
     ({"r1_weight": -1.0}, "r1_weight must be >= 0, got -1.0"),
     ({"r1_weight": float("nan")}, "r1_weight must be >= 0, got nan"),
     ({"r1_interval": 0}, "r1_interval must be >= 1, got 0"),
-    ({"instance_noise": -0.1}, "instance_noise must be >= 0, got -0.1"),
-    ({"instance_noise_anneal_steps": -5}, "instance_noise_anneal_steps must be >= 0, got -5"),
 ])
 def test_regulariser_settings_outside_their_range_are_refused(changes, message):
     with pytest.raises(ValueError, match=message):

@@ -12,7 +12,8 @@ from dcgan_common.config import TrainerConfig
 from dcgan_common.features import REAL, Z
 from dcgan_common.images import to_uint8
 from trainer.export import export_generator, float32_copy
-from trainer.gan import DCGAN, SHIFT_VIEW, shifted
+from trainer.gan import DCGAN
+from trainer.terms.clustering import SHIFT_VIEW, shifted
 from trainer.models import CategoricalCode, build_discriminator, build_generator
 from test_gan import batch
 
@@ -110,41 +111,6 @@ def test_the_real_cluster_term_alone_trains_the_head_towards_confident_balanced_
     assert losses[-1] < losses[0] - 0.1, losses
 
 
-def test_without_code_head_on_fakes_the_discriminator_ignores_the_code_on_fakes():
-    """code_head_on_fakes=False: after one step (same initial weights and batch) the
-    discriminator does not depend on the code's weight, and outside the head it is what the
-    weight 0 makes it; with the default (True) the weight moves it. The generator still
-    learns the code. On the CPU on every host: the comparisons are exact there, where a GPU's
-    non-deterministic kernels could move a near-zero gradient's first Adam step."""
-    def step(**changes):
-        config = dataclasses.replace(CONFIG, real_cluster_weight=1.0, learning_rate=1e-3,
-                                     **changes)
-        with tf.device("/CPU:0"):
-            gan = DCGAN(config, tf.distribute.get_strategy())
-            metrics = gan.train_step(batch(config))
-        return gan, metrics
-
-    def weights(model, head=True):
-        return [v.numpy() for v in model.trainable_variables
-                if head or "category_logits" not in v.path]
-
-    def largest_difference(a, b):
-        return max(np.abs(x - y).max() for x, y in zip(a, b))
-
-    light, metrics = step(latent_code_weight=0.5, code_head_on_fakes=False)
-    heavy, _ = step(latent_code_weight=5.0, code_head_on_fakes=False)
-    assert largest_difference(weights(light.discriminator), weights(heavy.discriminator)) < 1e-6
-    assert largest_difference(weights(light.generator), weights(heavy.generator)) > 1e-5
-    no_code, _ = step(latent_code_weight=0.0)
-    assert largest_difference(weights(light.discriminator, head=False),
-                              weights(no_code.discriminator, head=False)) < 1e-6
-    light_on_fakes, _ = step(latent_code_weight=0.5)
-    heavy_on_fakes, _ = step(latent_code_weight=5.0)
-    assert largest_difference(weights(light_on_fakes.discriminator),
-                              weights(heavy_on_fakes.discriminator)) > 1e-5
-    assert float(metrics["code_loss"]) > 0
-
-
 def test_shifted_moves_each_image_by_its_own_whole_pixel_offsets_filling_in_background():
     dot = -np.ones([400, 28, 28, 1], np.float32)
     dot[:, 14, 13, 0] = 1.0
@@ -171,7 +137,7 @@ def test_the_consistency_term_is_the_kl_from_the_real_prediction_to_the_shifted_
     b = batch(config)
     with tf.device("/CPU:0"):
         gan = DCGAN(config, tf.distribute.get_strategy())
-        moved = shifted(b[REAL], config.cluster_shift_pixels, gan._stateless_seed(SHIFT_VIEW))
+        moved = shifted(b[REAL], config.cluster_shift_pixels, gan.stateless_seed(SHIFT_VIEW))
         p, q = (tf.nn.softmax(gan.discriminator(images, training=True)[1]).numpy()
                 .astype(np.float64) for images in (b[REAL], moved))
         metrics = gan.train_step(b)
@@ -212,7 +178,6 @@ def test_a_coded_generator_is_served_with_its_code(tmp_path):
     ({"real_cluster_weight": float("nan")}, "real_cluster_weight must be >= 0, got nan"),
     ({"latent_categories": 0, "real_cluster_weight": 1.0},
      "real_cluster_weight needs latent_categories"),
-    ({"code_head_on_fakes": False}, "code_head_on_fakes=False needs real_cluster_weight"),
     ({"cluster_consistency_weight": 1.0}, "cluster_consistency_weight needs real_cluster_weight"),
     ({"real_cluster_weight": 1.0, "cluster_consistency_weight": -1.0},
      "cluster_consistency_weight must be >= 0, got -1.0"),

@@ -1,0 +1,54 @@
+"""The interface every objective term implements."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+import tensorflow as tf
+
+from dcgan_common.config import TrainerConfig
+
+if TYPE_CHECKING:  # Only for the annotations: the step imports the terms, not the reverse.
+    from trainer.gan import DCGAN
+
+
+@dataclasses.dataclass
+class View:
+    """What the discriminator saw of one minibatch: the images, their labels, its outputs, and
+    for the fakes the noise that drew them. `input_tape` watched the images (real minibatch,
+    when a term needs the gradient with respect to them)."""
+
+    images: tf.Tensor
+    labels: tf.Tensor
+    logits: tf.Tensor
+    category_logits: tf.Tensor | None
+    z: tf.Tensor | None = None
+    input_tape: tf.GradientTape | None = None
+
+
+class Term:
+    """One extra loss: what it adds to the discriminator's loss on the real and on the fake
+    minibatch and to the generator's loss (None: nothing). Values are per replica, scaled to
+    the global batch like the adversarial losses, so summed over replicas they are the
+    single-device values. The discriminator-side value is reported under `name`."""
+
+    name: str = ""
+    needs_input_gradient = False  # The real minibatch's View then carries its input tape.
+    interval = 1  # Applied on every interval-th step only (lazy regularisation).
+
+    def __init__(self, config: TrainerConfig):
+        self.config = config
+
+    def real(self, gan: "DCGAN", view: View) -> tf.Tensor | None:
+        return None
+
+    def fake(self, gan: "DCGAN", view: View) -> tf.Tensor | None:
+        return None
+
+    def generator(self, gan: "DCGAN", view: View) -> tf.Tensor | None:
+        return None
+
+    def average(self, per_example: tf.Tensor) -> tf.Tensor:
+        """A per-example loss of this replica as its share of the global-batch mean."""
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)

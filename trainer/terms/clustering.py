@@ -1,0 +1,70 @@
+"""The category head as a clusterer of the real images (CatGAN, Springenberg 2016; IMSAT,
+Hu et al. 2017): the generator's categories, recoverable by the same head, are pulled towards
+clusters of the real digits instead of any discrete split."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from trainer.terms.base import Term, View
+
+# The random-seed key of the shifted look at the real minibatch (trainer/gan.py keys by it).
+SHIFT_VIEW = -1
+
+
+def shifted(images: tf.Tensor, max_shift: int, seed: tf.Tensor) -> tf.Tensor:
+    """Each image [N, H, W, 1] in [-1, 1] moved by its own whole-pixel offsets in
+    -max_shift..max_shift (rows and columns, stateless from `seed`), background (-1) filling
+    what comes in. Two one-hot shift matrices per image: matmuls, so it runs and
+    differentiates on any device, XLA included."""
+    size = images.shape[1]
+    offsets = tf.random.stateless_uniform([2, tf.shape(images)[0]], seed, -max_shift,
+                                          max_shift + 1, dtype=tf.int32)
+    # rows[n, i, j] = 1 where output row i reads input row i - offset (none: zero, background).
+    rows, columns = (tf.one_hot(tf.range(size)[tf.newaxis] - offset[:, tf.newaxis], size,
+                                dtype=images.dtype) for offset in tf.unstack(offsets))
+    ink = images[..., 0] + 1.0  # Background 0, so what shifts in is background.
+    moved = tf.matmul(tf.matmul(rows, ink), columns, transpose_b=True)
+    return (moved - 1.0)[..., tf.newaxis]
+
+
+class RealClustering(Term):
+    """real_cluster_weight times (the mean entropy of the head's prediction per real image -
+    the entropy of its mean over the global batch): certain of each image's category, every
+    category used equally.
+
+    The mean prediction is all-reduced, so every replica holds the global batch's; each adds
+    a 1/replicas share of its entropy, and the gradients summed over replicas (the
+    all-reduce's gradient is an all-reduce) are the single-device ones."""
+
+    name = "real_cluster_loss"
+
+    def real(self, gan, view: View) -> tf.Tensor:
+        log_p = tf.nn.log_softmax(tf.cast(view.category_logits, tf.float32))
+        p = tf.exp(log_p)
+        conditional = self.average(-tf.reduce_sum(p * log_p, axis=1))
+        context = tf.distribute.get_replica_context()
+        mean = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                  tf.reduce_sum(p, axis=0)) / self.config.batch_size
+        marginal = -tf.reduce_sum(mean * tf.math.log(mean + 1e-12))
+        return self.config.real_cluster_weight * (
+            conditional - marginal / context.num_replicas_in_sync)
+
+
+class ShiftConsistency(Term):
+    """IMSAT's self-augmentation: cluster_consistency_weight times the mean over real images of
+    KL(p(image) || p(shifted image)), p the head's prediction, the first held fixed. Clusters
+    that a shift of the pen does not change follow the digit, not where it was drawn. Costs
+    one more discriminator pass per step."""
+
+    name = "cluster_consistency_loss"
+
+    def real(self, gan, view: View) -> tf.Tensor:
+        moved = shifted(view.images, self.config.cluster_shift_pixels,
+                        gan.stateless_seed(SHIFT_VIEW))
+        _, shifted_logits = gan.critic(moved, view.labels)
+        target = tf.stop_gradient(tf.nn.log_softmax(tf.cast(view.category_logits, tf.float32)))
+        per_example = tf.reduce_sum(
+            tf.exp(target) * (target - tf.nn.log_softmax(tf.cast(shifted_logits, tf.float32))),
+            axis=1)
+        return self.config.cluster_consistency_weight * self.average(per_example)
