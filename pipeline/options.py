@@ -13,6 +13,8 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
     parser.add_argument("--train-steps", type=int, help="override the preset's training steps")
     parser.add_argument("--batch-size", type=int, help="override the preset's global batch size")
+    parser.add_argument("--seed", type=int,
+                        help="override the Trainer's seed (initial weights, data order, noise)")
     parser.add_argument("--conditional", action="store_true",
                         help="train the class-conditional DCGAN (serving takes a `label`)")
     parser.add_argument("--strategy", help="override the tf.distribute strategy "
@@ -29,6 +31,7 @@ def training_config(args: argparse.Namespace, **changes) -> PipelineConfig:
     Raises ValueError on a setting the config refuses."""
     overrides = {name: value for name, value in (("train_steps", args.train_steps),
                                                  ("batch_size", args.batch_size),
+                                                 ("seed", args.seed),
                                                  ("strategy", args.strategy),
                                                  ("mixed_precision", args.mixed_precision),
                                                  ("conditional", args.conditional or None))
