@@ -26,7 +26,7 @@ from serving import client as client_lib
 from serving import limits, rest
 from dcgan_common.layout import available_versions
 from serving.model_store import ModelStore
-from serving.server import serve
+from serving.grpc_server import serve
 from trainer.export import export_generator
 from trainer.models import build_generator
 

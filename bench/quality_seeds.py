@@ -30,7 +30,7 @@ KEPT = ("fid", "fid_to_floor", "mnist_score", "min_class_share", "max_class_shar
 def seed_run(preset: str, seed: int, mnist_dir: str, output_dir: str,
              extra: list[str]) -> dict:
     """One `dcgan-pipeline` run; its verdict, numbers and wall time."""
-    command = [sys.executable, "-m", "pipeline.local_runner", "--preset", preset,
+    command = [sys.executable, "-m", "pipeline.console", "--preset", preset,
                "--seed", str(seed), "--output-dir", output_dir, *extra]
     if mnist_dir:
         command += ["--mnist-dir", mnist_dir]

@@ -24,7 +24,7 @@ from kfp_server_api import ApiException
 from components.atomic_pusher import is_object_store
 from dcgan_kfp import backend_rules, compiler, entrypoint, local_run, scheduler
 from pipeline import pipeline as pipeline_def
-from dcgan_common.config import preset
+from dcgan_common.config import PipelineConfig
 from pipeline.options import add_training_options, training_config
 
 
@@ -58,12 +58,15 @@ def _add_compile_options(parser: argparse.ArgumentParser, image_required: bool =
                             default=getattr(defaults, field.name))
 
 
-def _config(args: argparse.Namespace):
-    return training_config(
+def _config(args: argparse.Namespace) -> PipelineConfig:
+    """The preset with the command line's changes, resolved once per command."""
+    config = training_config(
         args, pipeline_name=compiler.validate_name(args.pipeline_name),
         output_dir=args.pipeline_root.rstrip("/"), serving_base=args.serving_dir,
-        mnist_dir=args.mnist_dir, enable_cache=args.enable_caching,
-        beam_pipeline_args=tuple(args.beam_arg) or preset(args.preset).beam_pipeline_args)
+        mnist_dir=args.mnist_dir, enable_cache=args.enable_caching)
+    if args.beam_arg:
+        config = dataclasses.replace(config, beam_pipeline_args=tuple(args.beam_arg))
+    return config
 
 
 def _resources(args: argparse.Namespace) -> compiler.Resources:
@@ -134,28 +137,24 @@ def _local_path(path: str) -> str:
     return path if not path or is_object_store(path) else os.path.abspath(path)
 
 
-def _local_run(args: argparse.Namespace) -> int:
-    output_dir = _local_path(args.pipeline_root.rstrip("/"))
+def _local_run(args: argparse.Namespace, config: PipelineConfig,
+               resources: compiler.Resources) -> int:
+    output_dir = config.output_dir
     remote = is_object_store(output_dir)
     if remote:  # The executor outputs are read from the object store.
         entrypoint.register_object_stores()
-    args.pipeline_root, args.mnist_dir = output_dir, _local_path(args.mnist_dir)
-    config = _config(args)
     log_dir = args.log_dir or (os.path.join("runs", "kfp-local", "logs") if remote
                                else os.path.join(output_dir, "logs"))
     if args.spec:
-        spec_path = args.spec
+        spec = compiler.load_spec(args.spec)
         params = {compiler.MNIST_DIR_PARAMETER: config.mnist_dir} if config.mnist_dir else {}
     else:
         os.makedirs(log_dir, exist_ok=True)
         spec_path = os.path.join(log_dir, "pipeline.yaml")
-        project_dir = compiler.IMAGE_PROJECT_DIR if args.docker else os.path.dirname(
-            os.path.dirname(os.path.abspath(compiler.__file__)))
-        compiler.compile_pipeline(config, args.docker or args.image or LOCAL_IMAGE, spec_path,
-                                  _resources(args), project_dir=project_dir)
+        spec = compiler.compile_spec(config, args.docker or args.image or LOCAL_IMAGE, spec_path,
+                                     resources, in_image=bool(args.docker))
         params = {}
         print(f"compiled {spec_path}")
-    spec = compiler.load_spec(spec_path)
     params.update(local_run.parse_parameters(spec, _params(args.param)))
     mounts = () if remote else (output_dir,)
     try:
@@ -173,17 +172,16 @@ def _local_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _submit(args: argparse.Namespace) -> int:
+def _submit(args: argparse.Namespace, config: PipelineConfig,
+            resources: compiler.Resources) -> int:
     """`run` and `schedule`: everything that can be refused locally is checked before the
     API server is contacted."""
-    config, resources = _config(args), _resources(args)
     if args.command == "schedule":
         scheduler.validate_cron(args.cron)
         backend_rules.check_max_concurrency(args.max_concurrency)
     with tempfile.TemporaryDirectory() as tmp:
-        package = compiler.compile_pipeline(config, args.image,
-                                            os.path.join(tmp, "pipeline.yaml"), resources)
-        spec = compiler.load_spec(package)
+        package = os.path.join(tmp, "pipeline.yaml")
+        spec = compiler.compile_spec(config, args.image, package, resources)
         params = local_run.parse_parameters(spec, _params(args.param))
         backend_rules.check_run_parameters(spec, params)
         client = kfp.Client(host=args.host, namespace=args.namespace, existing_token=args.token)
@@ -217,14 +215,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     try:
+        if args.command == "local-run":  # Local paths as absolute ones: tasks run elsewhere.
+            args.pipeline_root = _local_path(args.pipeline_root.rstrip("/"))
+            args.mnist_dir = _local_path(args.mnist_dir)
+        config, resources = _config(args), _resources(args)
         if args.command == "compile":
-            path = compiler.compile_pipeline(_config(args), args.image, args.output,
-                                             _resources(args))
-            print(f"wrote {path}")
+            compiler.compile_spec(config, args.image, args.output, resources)
+            print(f"wrote {args.output}")
             return 0
         if args.command == "local-run":
-            return _local_run(args)
-        return _submit(args)
+            return _local_run(args, config, resources)
+        return _submit(args, config, resources)
     except ValueError as err:  # Also CronError and BackendRuleError.
         print(f"dcgan-kfp: {err}", file=sys.stderr)
         return 2

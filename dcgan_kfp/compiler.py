@@ -86,12 +86,15 @@ def kubeflow_pipeline(config: PipelineConfig, resources: Resources) -> tfx.dsl.P
     return pipeline
 
 
-def compile_pipeline(config: PipelineConfig, image: str, output_path: str,
-                     resources: Resources = Resources(),
-                     project_dir: str = IMAGE_PROJECT_DIR) -> str:
+def compile_spec(config: PipelineConfig, image: str, output_path: str,
+                 resources: Resources = Resources(),
+                 in_image: bool = True) -> pipeline_spec_pb2.PipelineSpec:
     """Writes the spec: `.yaml` is the bare PipelineSpec kfp.Client uploads, `.json` the
-    Vertex PipelineJob wrapper. `project_dir`: where the tasks find the repository (the
-    image's copy by default). Returns the path."""
+    Vertex PipelineJob wrapper. `in_image`: the tasks find the repository in the image (else
+    where this checkout is: `local-run` without Docker). Returns the spec, checked against the
+    backend's naming rules."""
+    project_dir = IMAGE_PROJECT_DIR if in_image else os.path.dirname(
+        os.path.dirname(os.path.abspath(__file__)))
     resources = resources.for_output(output_path)
     config = dataclasses.replace(
         config, schema_file=config.schema_file or os.path.join(
@@ -103,8 +106,9 @@ def compile_pipeline(config: PipelineConfig, image: str, output_path: str,
         output_filename=os.path.basename(output_path))
     runner.run(kubeflow_pipeline(config, resources))
     _post_process(output_path, {MNIST_DIR_PARAMETER: config.mnist_dir})
-    backend_rules.check_names(load_spec(output_path))
-    return output_path
+    spec = load_spec(output_path)
+    backend_rules.check_names(spec)
+    return spec
 
 
 def _post_process(path: str, defaults: dict[str, Any]) -> None:

@@ -1,6 +1,6 @@
-"""The console entry point `dcgan-kfp`, quiet at start-up (serving/cli.py says why)."""
+"""The console entry point `dcgan-kfp`, quiet at start-up (dcgan_common/startup.py says why)."""
 
-from serving.cli import quiet_startup
+from dcgan_common.startup import quiet_startup
 
 
 def main() -> int:

@@ -1,6 +1,6 @@
 """Runs the pipeline with LocalDagRunner (sqlite metadata, local files) and summarizes the run.
 
-`dcgan-pipeline` (pipeline/console.py, also `python -m pipeline.local_runner`) is the command
+`dcgan-pipeline` (pipeline/console.py, also `python -m pipeline.console`) is the command
 line; `run` writes `<output-dir>/run_summary.json`, where the run's outputs are.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from typing import Any
 
@@ -68,7 +67,3 @@ def run(config: PipelineConfig) -> dict[str, Any]:
         json.dump(summary, f, indent=2)
     return summary
 
-
-if __name__ == "__main__":
-    from pipeline import console
-    sys.exit(console.main())

@@ -1,22 +1,20 @@
-"""The console entry points of serving/ (`dcgan-generate`, `dcgan-serve`), and the start-up
-quieting they share with `dcgan-kfp`.
+"""The console entry points of serving/: `dcgan-serve` (the stand-in for TF Serving, gRPC and
+REST, for development and tests; production serves the pushed model with TensorFlow Serving,
+docs/serving.md) and `dcgan-generate` (the client).
 
-On import, TensorFlow prints a dozen C++ lines (CUDA factory registration, oneDNN, CPU flags)
-and Google's client libraries print FutureWarnings about Python and grpcio versions; none of
-them says anything about the command's work. They are hidden unless TF_CPP_MIN_LOG_LEVEL is set
-by the caller. This must happen before TensorFlow is imported, hence these small entry points.
+TensorFlow's start-up lines are quieted before it is imported (dcgan_common/startup.py), hence
+the imports inside the functions.
 """
 
-import os
-import warnings
+from __future__ import annotations
 
+import argparse
+import logging
+import signal
+import threading
+from typing import Sequence
 
-def quiet_startup(tf_log_level: str) -> None:
-    """tf_log_level: TF_CPP_MIN_LOG_LEVEL, "2" (errors) or "3" (none: the CUDA factory lines are
-    logged as errors on every CPU-only import)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", tf_log_level)
-    for module in (r"google\.", r"kfp\."):
-        warnings.filterwarnings("ignore", category=FutureWarning, module=module)
+from dcgan_common.startup import quiet_startup
 
 
 def generate() -> int:
@@ -27,5 +25,62 @@ def generate() -> int:
 
 def serve() -> None:
     quiet_startup("2")  # A server: TensorFlow's own errors stay in its log.
-    from serving import server  # pylint: disable=import-outside-toplevel
-    server.main()
+    main()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """dcgan-serve: one model directory in TF Serving's layout, on gRPC and REST."""
+    # pylint: disable=import-outside-toplevel
+    from serving import grpc_server, metrics as metrics_lib, rest
+    from serving.api import DEFAULT_MAX_BATCH
+    from serving.model_store import ModelStore
+    parser = argparse.ArgumentParser(prog="dcgan-serve", description=main.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-base-path", required=True,
+                        help="<serving dir>/<model name>, holding numeric version directories")
+    parser.add_argument("--model-name", required=True)
+    parser.add_argument("--port", type=int, default=8500, help="gRPC (default: %(default)s)")
+    parser.add_argument("--rest-port", type=int, default=8501,
+                        help="TF Serving's REST API (default: %(default)s; 0: none)")
+    parser.add_argument("--monitoring", action="store_true",
+                        help=f"Prometheus metrics at REST {metrics_lib.PATH} (TF Serving's "
+                             "--monitoring_config_file, serving/config/monitoring.config)")
+    parser.add_argument("--max-batch-size", type=int, default=DEFAULT_MAX_BATCH,
+                        help="rows per request, as TF Serving's batching config "
+                             "(default: %(default)s, serving/config/batching_parameters.txt)")
+    parser.add_argument("--poll-seconds", type=float, default=1.0,
+                        help="how often to look for a new version (TF Serving's "
+                             "--file_system_poll_wait_seconds)")
+    parser.add_argument("--max-load-retries", type=int, default=5,
+                        help="retries of a failed load (TF Serving's --max_num_load_retries)")
+    parser.add_argument("--load-retry-interval-seconds", type=float, default=60.0,
+                        help="between retries (TF Serving's --load_retry_interval_micros)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    store = ModelStore(args.model_name, args.model_base_path, args.poll_seconds,
+                       args.max_load_retries, args.load_retry_interval_seconds).start()
+    if store.current is None:
+        # As TF Serving: the ports open once a version is available; until then clients
+        # get UNAVAILABLE (nothing listens).
+        logging.info("waiting for a version of %s in %s before listening", args.model_name,
+                     args.model_base_path)
+    if store.wait_for_a_version(stopped):
+        metrics = metrics_lib.RequestMetrics() if args.monitoring else None
+        server, port = grpc_server.serve(store, args.port, args.max_batch_size, metrics=metrics)
+        rest_server = (rest.serve_rest(store, args.rest_port, args.max_batch_size, metrics)[0]
+                       if args.rest_port else None)
+        logging.info("dcgan-serve: model %s version %d on port %d (gRPC)%s", args.model_name,
+                     store.current.version, port,
+                     f" and {args.rest_port} (REST)" if rest_server else "")
+        stopped.wait()
+        if rest_server:
+            rest_server.shutdown()
+        server.stop(grace=5).wait()
+    store.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -29,7 +29,7 @@ from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, predict_pb2
 
 from serving import metrics as metrics_lib
-from serving import server as grpc_server
+from serving import api
 from serving.metrics import RequestMetrics
 from serving.model_store import ModelStore
 
@@ -55,7 +55,7 @@ def _tensor_values(alias: str, value: np.ndarray) -> Any:
         try:
             return np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(value).tolist()
         except UnicodeDecodeError as err:
-            raise grpc_server.RequestError(
+            raise api.RequestError(
                 grpc.StatusCode.FAILED_PRECONDITION,
                 f"output {alias} is not valid UTF-8; name it *{BINARY_SUFFIX} for base64") from err
     return value.tolist()
@@ -63,9 +63,9 @@ def _tensor_values(alias: str, value: np.ndarray) -> Any:
 
 def predict_json(store: ModelStore, name: str, version: int | None, body: dict[str, Any],
                  max_batch: int) -> dict[str, Any]:
-    """One :predict call: the JSON request to a PredictRequest, grpc_server.predict, back."""
+    """One :predict call: the JSON request to a PredictRequest, api.predict, back."""
     if ("instances" in body) == ("inputs" in body):
-        raise grpc_server.RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+        raise api.RequestError(grpc.StatusCode.INVALID_ARGUMENT,
                                        "Missing 'instances' or 'inputs' key" if
                                        "instances" not in body else
                                        "Not both 'instances' and 'inputs' can be specified")
@@ -74,7 +74,7 @@ def predict_json(store: ModelStore, name: str, version: int | None, body: dict[s
     request.model_spec.signature_name = body.get("signature_name", "")
     if version is not None:
         request.model_spec.version.value = version
-    _, signature = grpc_server.signature_of(grpc_server.servable(store, request.model_spec),
+    _, signature = api.signature_of(api.servable(store, request.model_spec),
                                             request.model_spec)
     names = sorted(signature.inputs)
     if "instances" in body:
@@ -88,7 +88,7 @@ def predict_json(store: ModelStore, name: str, version: int | None, body: dict[s
         dtype = (tf.dtypes.as_dtype(signature.inputs[alias].dtype).as_numpy_dtype
                  if alias in signature.inputs else None)
         request.inputs[alias].CopyFrom(tf.make_tensor_proto(np.asarray(values, dtype=dtype)))
-    response = grpc_server.predict(store, request, max_batch)
+    response = api.predict(store, request, max_batch)
     outputs = {alias: _tensor_values(alias, tf.make_ndarray(tensor))
                for alias, tensor in sorted(response.outputs.items())}
     if "inputs" in body:
@@ -129,7 +129,7 @@ class Handler(BaseHTTPRequestHandler):
         started, status = time.perf_counter(), "OK"
         try:
             if not match or (method == "POST") != (match["call"] == ":predict"):
-                raise grpc_server.RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                raise api.RequestError(grpc.StatusCode.INVALID_ARGUMENT,
                                                f"Malformed request: {method} {self.path}")
             version = int(match["version"]) if match["version"] else None
             store = self.server.store
@@ -137,7 +137,7 @@ class Handler(BaseHTTPRequestHandler):
                 try:
                     body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 except json.JSONDecodeError as err:
-                    raise grpc_server.RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                    raise api.RequestError(grpc.StatusCode.INVALID_ARGUMENT,
                                                    f"JSON Parse error: {err}") from err
                 reply = json.dumps(predict_json(store, match["name"], version, body,
                                                 self.server.max_batch))
@@ -147,14 +147,14 @@ class Handler(BaseHTTPRequestHandler):
                 request.model_spec.name = match["name"]
                 if version is not None:
                     request.model_spec.version.value = version
-                reply = _to_json(grpc_server.model_metadata(store, request))
+                reply = _to_json(api.model_metadata(store, request))
             else:
                 request = get_model_status_pb2.GetModelStatusRequest()
                 request.model_spec.name = match["name"]
                 if version is not None:
                     request.model_spec.version.value = version
-                reply = _to_json(grpc_server.model_status(store, request))
-        except grpc_server.RequestError as err:
+                reply = _to_json(api.model_status(store, request))
+        except api.RequestError as err:
             status = err.code.name
             self._reply(HTTP_STATUS.get(err.code, 500), json.dumps({"error": str(err)}))
             return

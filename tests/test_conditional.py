@@ -96,7 +96,7 @@ def test_grpc_serves_each_digit_and_refuses_a_bad_label(tmp_path, capsys):
     import grpc
     from serving import client as client_lib
     from serving.model_store import ModelStore
-    from serving.server import serve
+    from serving.grpc_server import serve
 
     keras.utils.set_random_seed(0)
     export_generator(build_generator(CONFIG), str(tmp_path / "cond" / "1"))

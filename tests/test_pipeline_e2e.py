@@ -133,7 +133,7 @@ def test_dcgan_serve_serves_the_pushed_model_to_dcgan_generate(e2e, tmp_path):
     config = e2e["config"]
     port = portpicker.pick_unused_port()
     base = os.path.dirname(e2e["first"]["pushed_model"])
-    server = subprocess.Popen([sys.executable, "-m", "serving.server", "--model-base-path", base,
+    server = subprocess.Popen([sys.executable, "-m", "serving.cli", "--model-base-path", base,
                                "--model-name", config.model_name, "--port", str(port)])
     try:
         grid = tmp_path / "grid.png"

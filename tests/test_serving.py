@@ -25,11 +25,11 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 from dcgan_common.config import TrainerConfig
 from serving import client as client_lib
 from serving import limits, rest
-from serving import server as server_lib
+from serving import api
 from serving import model_store
 from serving.metrics import RequestMetrics
 from serving.model_store import ModelStore
-from serving.server import serve
+from serving.grpc_server import serve
 from trainer.export import export_generator
 from trainer.models import build_generator
 
@@ -182,7 +182,7 @@ def test_cli_writes_a_grid_and_reports_errors(server, tmp_path, capsys):
 
 def test_one_batching_limit_for_tf_serving_dcgan_serve_and_the_client():
     assert limits.max_batch_size(limits.BATCHING_PARAMETERS) == MAX_BATCH  # TF Serving's file.
-    assert server_lib.DEFAULT_MAX_BATCH == MAX_BATCH
+    assert api.DEFAULT_MAX_BATCH == MAX_BATCH
     assert client_lib.parse_args(["--out", "grid.png"]).max_batch == MAX_BATCH
     with open(os.path.join(os.path.dirname(__file__), os.pardir, "Makefile")) as f:
         (serve_recipe,) = re.findall(r"^serve: .*\n\t(.*)$", f.read(), re.M)

@@ -8,12 +8,12 @@ configured terms in the order their values are added.
 from __future__ import annotations
 
 from dcgan_common.config import TrainerConfig
-from trainer.terms.base import Term, View
+from trainer.terms.base import Step, Term, View
 from trainer.terms.clustering import RealClustering, ShiftConsistency
 from trainer.terms.latent_code import LatentCode
 from trainer.terms.r1 import R1Penalty
 
-__all__ = ["Term", "View", "terms_for"]
+__all__ = ["Step", "Term", "View", "terms_for"]
 
 
 def terms_for(config: TrainerConfig) -> list[Term]:

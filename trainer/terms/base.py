@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import tensorflow as tf
 
 from dcgan_common.config import TrainerConfig
 
-if TYPE_CHECKING:  # Only for the annotations: the step imports the terms, not the reverse.
-    from trainer.gan import DCGAN
+
+class Step(Protocol):
+    """What a term may ask of the train step (trainer/gan.py's DCGAN)."""
+
+    def critic(self, images: tf.Tensor, labels: tf.Tensor
+               ) -> tuple[tf.Tensor, tf.Tensor | None]: ...
+
+    def stateless_seed(self, key: int) -> tf.Tensor: ...
 
 
 @dataclasses.dataclass
@@ -40,13 +46,13 @@ class Term:
     def __init__(self, config: TrainerConfig):
         self.config = config
 
-    def real(self, gan: "DCGAN", view: View) -> tf.Tensor | None:
+    def real(self, gan: Step, view: View) -> tf.Tensor | None:
         return None
 
-    def fake(self, gan: "DCGAN", view: View) -> tf.Tensor | None:
+    def fake(self, gan: Step, view: View) -> tf.Tensor | None:
         return None
 
-    def generator(self, gan: "DCGAN", view: View) -> tf.Tensor | None:
+    def generator(self, gan: Step, view: View) -> tf.Tensor | None:
         return None
 
     def average(self, per_example: tf.Tensor) -> tf.Tensor:

@@ -1,20 +1,9 @@
-"""`dcgan-serve`: a local gRPC server on TF Serving's own API, for development and tests.
-
-Production serves the pushed model with TensorFlow Serving (see serving/README.md).
-This stand-in implements what the project's client and tests use, with TF
-Serving's status codes: PredictionService.Predict and GetModelMetadata, and
-ModelService.GetModelStatus, for one model directory in TF Serving's layout.
+"""The model server's API, transport-neutral: Predict, GetModelMetadata and GetModelStatus on
+TF Serving's request and response protos, with TF Serving's status codes and texts (each
+behaviour cites the TF Serving source it follows). The gRPC and REST front ends call these.
 """
 
 from __future__ import annotations
-
-import argparse
-import concurrent.futures
-import logging
-import signal
-import threading
-import time
-from typing import Sequence
 
 import grpc
 import numpy as np
@@ -22,12 +11,9 @@ import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import error_codes_pb2, meta_graph_pb2
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_pb2,
-                                     model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc)
+                                     predict_pb2)
 
 from serving import limits
-from serving import metrics as metrics_lib
-from serving.metrics import RequestMetrics
 from serving.model_store import LoadedVersion, ModelStore
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -182,108 +168,3 @@ def model_status(store: ModelStore, request: get_model_status_pb2.GetModelStatus
             status.status.error_code = error_codes_pb2.UNKNOWN
             status.status.error_message = states[version].error
     return response
-
-
-def _grpc_method(function, api: str = ""):
-    """Adapts `function(store, request)` to a servicer method with TF Serving's error codes;
-    an `api` (TF Serving's metric label, e.g. "Predict") is counted and timed."""
-
-    def method(self, request, context):
-        started, status = time.perf_counter(), "OK"
-        try:
-            return function(self.store, request, **self.options.get(function.__name__, {}))
-        except RequestError as err:
-            status = err.code.name
-            context.abort(err.code, str(err))
-        finally:
-            if api and self.metrics:
-                self.metrics.record(request.model_spec.name, api, "GRPC", status,
-                                    time.perf_counter() - started)
-
-    return method
-
-
-class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, store: ModelStore, max_batch: int, metrics: RequestMetrics | None):
-        self.store, self.metrics = store, metrics
-        self.options = {"predict": {"max_batch": max_batch}}
-
-    Predict = _grpc_method(predict, "Predict")
-    GetModelMetadata = _grpc_method(model_metadata)
-
-
-class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, store: ModelStore):
-        self.store, self.metrics = store, None
-        self.options = {}
-
-    GetModelStatus = _grpc_method(model_status)
-
-
-def serve(store: ModelStore, port: int, max_batch: int = DEFAULT_MAX_BATCH,
-          workers: int = 16, host: str = "[::]", metrics: RequestMetrics | None = None
-          ) -> tuple[grpc.Server, int]:
-    """Starts the gRPC server; returns it and the bound port (port 0 picks a free one)."""
-    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=workers))
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(store, max_batch, metrics), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(store), server)
-    bound = server.add_insecure_port(f"{host}:{port}")
-    if not bound:
-        raise OSError(f"cannot listen on {host}:{port}")
-    server.start()
-    return server, bound
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="dcgan-serve", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-base-path", required=True,
-                        help="<serving dir>/<model name>, holding numeric version directories")
-    parser.add_argument("--model-name", required=True)
-    parser.add_argument("--port", type=int, default=8500, help="gRPC (default: %(default)s)")
-    parser.add_argument("--rest-port", type=int, default=8501,
-                        help="TF Serving's REST API (default: %(default)s; 0: none)")
-    parser.add_argument("--monitoring", action="store_true",
-                        help=f"Prometheus metrics at REST {metrics_lib.PATH} (TF Serving's "
-                             "--monitoring_config_file, serving/config/monitoring.config)")
-    parser.add_argument("--max-batch-size", type=int, default=DEFAULT_MAX_BATCH,
-                        help="rows per request, as TF Serving's batching config "
-                             "(default: %(default)s, serving/config/batching_parameters.txt)")
-    parser.add_argument("--poll-seconds", type=float, default=1.0,
-                        help="how often to look for a new version (TF Serving's "
-                             "--file_system_poll_wait_seconds)")
-    parser.add_argument("--max-load-retries", type=int, default=5,
-                        help="retries of a failed load (TF Serving's --max_num_load_retries)")
-    parser.add_argument("--load-retry-interval-seconds", type=float, default=60.0,
-                        help="between retries (TF Serving's --load_retry_interval_micros)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    store = ModelStore(args.model_name, args.model_base_path, args.poll_seconds,
-                       args.max_load_retries, args.load_retry_interval_seconds).start()
-    if store.current is None:
-        # As TF Serving: the ports open once a version is available; until then clients
-        # get UNAVAILABLE (nothing listens).
-        logging.info("waiting for a version of %s in %s before listening", args.model_name,
-                     args.model_base_path)
-    if store.wait_for_a_version(stopped):
-        from serving import rest  # pylint: disable=import-outside-toplevel  # rest imports this.
-        metrics = metrics_lib.RequestMetrics() if args.monitoring else None
-        server, port = serve(store, args.port, args.max_batch_size, metrics=metrics)
-        rest_server = (rest.serve_rest(store, args.rest_port, args.max_batch_size, metrics)[0]
-                       if args.rest_port else None)
-        logging.info("dcgan-serve: model %s version %d on port %d (gRPC)%s", args.model_name,
-                     store.current.version, port,
-                     f" and {args.rest_port} (REST)" if rest_server else "")
-        stopped.wait()
-        if rest_server:
-            rest_server.shutdown()
-        server.stop(grace=5).wait()
-    store.stop()
-
-
-if __name__ == "__main__":
-    main()
