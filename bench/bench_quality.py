@@ -1,7 +1,8 @@
 """Quality benchmark: a preset (default: `default`) through the whole pipeline on full MNIST,
 then a report of how good the samples are.
 
-Writes into the report directory: metrics.json (the Evaluator's: every metric beside its
+Writes into the report directory: report.json (the headline numbers with their command,
+commit, date and machine), metrics.json (the Evaluator's: every metric beside its
 real-data floor, the verdict), samples.png, curves.csv and curves.png (both losses per step;
 FID against the eval images, MNIST score and the smallest and largest class share at every
 checkpoint, from FID_SAMPLES samples, of the trained generator and, with a weight average, of
@@ -32,6 +33,7 @@ from dcgan_common import embedding, quality_metrics
 from components.sample_quality_evaluator import to_unit_range
 from bench.evaluate_checkpoint import checkpoint_generators, generator_samples, print_beside_floor
 from bench.plotting import plot_panels
+from bench.provenance import provenance
 from pipeline import local_runner, metadata
 from pipeline import pipeline as pipeline_def
 from dcgan_common.config import PRESETS, preset
@@ -90,6 +92,7 @@ def main() -> None:
     parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
     parser.add_argument("--train-steps", type=int, help="override the preset's steps")
     args = parser.parse_args()
+    header = provenance("bench.bench_quality")
     if not args.mnist_dir:
         parser.error("--mnist-dir (or MNIST_DIR) is required: the benchmark uses full MNIST")
     config = dataclasses.replace(preset(args.preset), mnist_dir=args.mnist_dir,
@@ -136,6 +139,14 @@ def main() -> None:
     with open(os.path.join(report_dir, "metrics.json")) as f:
         report = json.load(f)
     metrics, floor = report["metrics"], report["floor"]
+    with open(os.path.join(report_dir, "report.json"), "w", encoding="utf-8") as f:
+        json.dump({**header, "preset": args.preset, "train_steps": config.trainer.train_steps,
+                   "seed": config.trainer.seed, "wall_time_s": round(wall, 1),
+                   "verdict": report["verdict"], "fid": metrics["fid"], "floor_fid": floor["fid"],
+                   "fid_to_floor": metrics["fid"] / floor["fid"],
+                   "mnist_score": metrics["mnist_score"],
+                   "min_class_share": metrics["min_class_share"],
+                   "max_class_share": metrics["max_class_share"]}, f, indent=2)
     print(f"wall time {wall / 60:.1f} min on {os.cpu_count()} CPUs; verdict {report['verdict']}")
     print_beside_floor(metrics, floor)
     print(f"report in {report_dir}")

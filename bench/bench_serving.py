@@ -21,6 +21,7 @@ import urllib.request
 import numpy as np
 import tensorflow as tf
 
+from bench.provenance import provenance
 from dcgan_common.config import preset
 from serving import client as client_lib
 from serving import limits, rest
@@ -56,13 +57,15 @@ def model_base(path: str | None) -> str:
     return base
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model-base-path", default=os.environ.get("MODEL_BASE_PATH"))
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--concurrent-requests", type=int, default=1000)
-    args = parser.parse_args()
+    parser.add_argument("--report", help="write the report (JSON) here")
+    args = parser.parse_args(argv)
+    header = provenance("bench.bench_serving")
     store = ModelStore(MODEL, model_base(args.model_base_path)).start()
     server, port = serve(store, 0, host="127.0.0.1")
     rest_server, rest_port = rest.serve_rest(store, 0, limits.MAX_BATCH_SIZE, host="127.0.0.1")
@@ -79,11 +82,12 @@ def main() -> None:
                 "gRPC": lambda: client.predict(request),
                 "REST": lambda: urllib.request.urlopen(predict_url, body, timeout=60).read()}
 
-    ratios = {}
+    ratios, latencies, throughput = {}, {}, {}
     for count in (1, 64):
         p50 = {}
         for name, call in calls(count).items():
             p50[name], p99 = percentiles(timed(call, args.repeats))
+            latencies[f"{name} count={count}"] = {"p50_ms": p50[name], "p99_ms": p99}
             print(f"count={count:3d}  {name:10s} p50 {p50[name]:7.2f} ms  p99 {p99:7.2f} ms  "
                   f"p50 / in-process {p50[name] / p50['in-process']:.2f}")
         ratios[count] = p50["gRPC"] / p50["in-process"]
@@ -94,13 +98,24 @@ def main() -> None:
         with concurrent.futures.ThreadPoolExecutor(args.concurrency) as pool:
             list(pool.map(lambda _: call(), range(args.concurrent_requests)))
         elapsed = time.perf_counter() - started
+        throughput[name] = args.concurrent_requests * 16 / elapsed
         print(f"{name}: {args.concurrency} concurrent clients, {args.concurrent_requests} requests "
               f"of 16: {args.concurrent_requests * 16 / elapsed:.0f} images/s")
     client.close()
     rest_server.shutdown()
     server.stop(None)
     store.stop()
+    report = {**header, "model": "an untrained `default` generator" if not args.model_base_path
+              else args.model_base_path, "repeats": args.repeats,
+              "concurrency": args.concurrency, "latency": latencies,
+              "images_per_second_at_concurrency_count16": throughput,
+              "grpc_over_inprocess_p50": {str(count): ratio for count, ratio in ratios.items()}}
+    if args.report:
+        with open(args.report, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=2)
+        print(f"report: {args.report}")
     print(f"grpc_over_inprocess_p50: {ratios[1]:.2f}")
+    return report
 
 
 if __name__ == "__main__":

@@ -9,11 +9,12 @@ project's formulation (trainer/strided_conv.py: the filter gradient as a forward
 convolution, the transpose onto a one-channel map as a sub-pixel convolution); the step
 once with each (filter_gradient native / forward_conv).
 
-    .venv/bin/python -m bench.bench_step_ops   # after make install, from the repository root
+    .venv/bin/python -m bench.bench_step_ops [--repeats N]   # from the repository root
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import time
 from typing import NamedTuple
@@ -111,7 +112,12 @@ def step_milliseconds(config: TrainerConfig) -> float:
     return milliseconds(lambda: gan.train_step(batch)["d_loss"])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    global REPEATS  # pylint: disable=global-statement
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="timed runs per op")
+    REPEATS = parser.parse_args(argv).repeats
     base = preset("default").trainer
     for policy, dtype in (("float32", tf.float32), ("mixed_bfloat16", tf.bfloat16)):
         keras.mixed_precision.set_global_policy(policy)

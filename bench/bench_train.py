@@ -1,25 +1,29 @@
 """Training benchmark: the project's train step against a tutorial-style reference, one process.
 
-The reference is written the way the TensorFlow DCGAN tutorial writes it
-(tf.function + GradientTape, noise drawn inside the step, Keras loss objects,
-`from_tensor_slices(...).shuffle().batch()` with no prefetch, no XLA), with the
-same architecture, global batch and update schedule (D real, D fake, two G
-updates), in float32 with TensorFlow's own convolution gradients. The project
-runs as configured by default ('auto': on a CPU-only host its convolutions'
-filter gradients run as forward convolutions, and in bfloat16 where the CPU has
-it natively); the flags select other settings. Rounds alternate between the
-two so that machine noise hits both.
-Also prints the input pipeline's throughput alone and the pipeline overhead
-(every component but the Trainers, Evaluator and Pusher, then a cached rerun).
-Last line: `ratio_vs_reference: <x.xx>`.
+The reference is written the way the TensorFlow DCGAN tutorial writes it (tf.function +
+GradientTape, noise drawn inside the step, Keras loss objects, `from_tensor_slices(...)
+.shuffle().batch()` with no prefetch, no XLA), with the preset's networks, global batch and
+update schedule (D real, D fake, `generator_steps` G updates), in float32 with TensorFlow's own
+convolution gradients. It trains the specification's objective: what the preset adds beyond it
+(its objective terms, the weight average) the report names under `reference_leaves_out`
+(nothing for `spec`). Rounds alternate between the runs so that machine noise hits all.
 
-    make bench-train [MNIST_DIR=...] [BENCH_ARGS="--mixed-precision float32"]
+Two comparisons, equal precision first: the project in float32 against the reference, then the
+project as configured ('auto': bfloat16 on a CPU that computes it natively, its filter
+gradients as forward convolutions on a CPU-only host). Also: the achieved FLOP/s of each, from
+the networks' own multiply-adds per trained image (`step_multiply_adds`), as a fraction of this
+machine's matrix-multiply rate measured in the same run at the same precision; the input
+pipeline alone; the pipeline's overhead (every component before the Trainers, then a cached
+rerun). Last line: `ratio_vs_reference: <x.xx>` (equal precision).
+
+    make bench-train [MNIST_DIR=...] [BENCH_ARGS="--preset spec --report docs/reports/bench_train.json"]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import statistics
 import tempfile
@@ -29,12 +33,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bench.provenance import provenance
 from components import mnist_idx
-from dcgan_common.config import TrainerConfig, preset
+from dcgan_common.config import PRESETS, TrainerConfig, preset
 from dcgan_common import features
 from trainer.data import training_dataset
 from trainer.gan import DCGAN
 from trainer.models import build_discriminator, build_generator
+from trainer.terms import terms_for
 from dcgan_common.images import scale_pixels
 
 
@@ -50,18 +56,33 @@ def write_transformed(images: np.ndarray, labels: np.ndarray, path: str) -> None
             })).SerializeToString())
 
 
+def specification_objective(config: TrainerConfig) -> TrainerConfig:
+    """The preset's networks and schedule with the specification's objective only, in float32
+    with TensorFlow's own convolution gradients: what the reference trains."""
+    return dataclasses.replace(config, latent_categories=0, real_cluster_weight=0.0,
+                               cluster_consistency_weight=0.0, r1_weight=0.0, ema_decay=0.0,
+                               mixed_precision="float32", filter_gradient="native")
+
+
+def reference_leaves_out(config: TrainerConfig) -> list[str]:
+    """What the project's step does that the reference's does not."""
+    return [term.name for term in terms_for(config)] + (
+        ["weight average"] if config.ema_decay else [])
+
+
 class TutorialDCGAN:
     """The reference: the TensorFlow DCGAN tutorial's style, the project's schedule."""
 
     def __init__(self, config: TrainerConfig, images: np.ndarray):
-        self.config = config
+        self.config = config = specification_objective(config)
         self.generator = build_generator(config)
         self.discriminator = build_discriminator(config)
         self.g_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)
         self.d_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)
+        self.num_images = len(images)
         self.cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)
         scaled = (images[..., None].astype("float32") - 127.5) / 127.5
-        self.dataset = tf.data.Dataset.from_tensor_slices(scaled).shuffle(60000).batch(
+        self.dataset = tf.data.Dataset.from_tensor_slices(scaled).shuffle(len(images)).batch(
             config.batch_size, drop_remainder=True).repeat()
 
     @tf.function
@@ -96,11 +117,56 @@ def images_per_second(step, batches, steps: int, batch_size: int) -> float:
     return steps * batch_size / (time.perf_counter() - started)
 
 
-def pipeline_overhead(mnist_dir: str) -> tuple[float, float]:
+def forward_multiply_adds(model: keras.Model) -> int:
+    """Multiply-adds of one image's forward pass through the convolutions and dense layers."""
+    total = 0
+    for layer in model.layers:
+        inner = getattr(layer, "layer", layer)  # Spectral normalisation wraps its layer.
+        if isinstance(inner, keras.layers.Conv2DTranspose):
+            _, height, width, channels = layer.input.shape
+            total += height * width * channels * int(np.prod(inner.kernel.shape[:2])) \
+                * inner.filters
+        elif isinstance(inner, keras.layers.Conv2D):
+            _, height, width, filters = layer.output.shape
+            total += height * width * filters * int(np.prod(inner.kernel.shape[:3]))
+        elif isinstance(inner, keras.layers.Dense):
+            total += int(np.prod(inner.kernel.shape))
+    return total
+
+
+def step_multiply_adds(config: TrainerConfig, generator: int, discriminator: int) -> int:
+    """Multiply-adds per trained image of one train step, counting a backpropagated pass as
+    three forward passes (forward, input gradient, weight gradient) and a pass backpropagated
+    to its inputs only as two: D real 3D (with the shift consistency another 3D); D fake G + 3D;
+    the first G update on the same fakes 2D + 2G; every further G update 3G + 2D. The R1
+    penalty's double backpropagation and the small heads are not counted (a lower bound)."""
+    d_real = 3 * discriminator * (2 if config.cluster_consistency_weight else 1)
+    first = generator + 3 * discriminator + 2 * discriminator + 2 * generator
+    others = (config.generator_steps - 1) * (3 * generator + 2 * discriminator)
+    return d_real + first + others
+
+
+def matmul_flops_per_second(dtype: tf.DType, size: int, repeats: int = 10) -> float:
+    """This machine's rate for a square matrix multiply at `dtype` (the best of 3 timings)."""
+    a = tf.random.stateless_normal([size, size], [0, 1], dtype=tf.float32)
+    a = tf.cast(a, dtype)
+    matmul = tf.function(lambda x: tf.matmul(x, x))
+    matmul(a).numpy()
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(repeats):
+            result = matmul(a)
+        result.numpy()
+        best = min(best, time.perf_counter() - started)
+    return 2 * size ** 3 * repeats / best
+
+
+def pipeline_overhead(mnist_dir: str, preset_name: str) -> tuple[float, float]:
     """Seconds for every component before the Trainers, then for a cached rerun."""
-    from tfx import v1 as tfx
-    from pipeline import pipeline as pipeline_def
-    config = dataclasses.replace(preset("default"), mnist_dir=mnist_dir,
+    from tfx import v1 as tfx  # pylint: disable=import-outside-toplevel
+    from pipeline import pipeline as pipeline_def  # pylint: disable=import-outside-toplevel
+    config = dataclasses.replace(preset(preset_name), mnist_dir=mnist_dir,
                                  output_dir=tempfile.mkdtemp(prefix="bench-pipeline-"))
     times = []
     for _ in range(2):
@@ -115,63 +181,105 @@ def pipeline_overhead(mnist_dir: str) -> tuple[float, float]:
     return times[0], times[1]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mnist-dir", default=os.environ.get("MNIST_DIR", ""))
+    parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
     parser.add_argument("--steps", type=int, default=60, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--mixed-precision", default="auto",
-                        help="the project's precision: auto (the default: mixed_bfloat16 on "
-                             "CPUs with native bfloat16), float32, mixed_bfloat16, mixed_float16")
+                        help="the project's configured precision: auto (mixed_bfloat16 on CPUs "
+                             "with native bfloat16), float32, mixed_bfloat16, mixed_float16")
     parser.add_argument("--filter-gradient", default="auto", help="auto, native, forward_conv")
     parser.add_argument("--jit-compile", action="store_true")
+    parser.add_argument("--matmul-size", type=int, default=2048,
+                        help="side of the square matrices of the peak-rate measurement")
     parser.add_argument("--skip-pipeline", action="store_true")
-    args = parser.parse_args()
+    parser.add_argument("--report", help="write the report (JSON) here")
+    args = parser.parse_args(argv)
     if not args.mnist_dir:
-        parser.error("--mnist-dir (or MNIST_DIR) is required: the benchmark uses full MNIST")
+        parser.error("--mnist-dir (or MNIST_DIR) is required")
     train = mnist_idx.load_split(args.mnist_dir, "train")
-    base = preset("default").trainer
-    config = dataclasses.replace(base, mixed_precision=args.mixed_precision,
-                                 filter_gradient=args.filter_gradient, jit_compile=args.jit_compile)
+    base = preset(args.preset).trainer
+    configured = dataclasses.replace(base, mixed_precision=args.mixed_precision,
+                                     filter_gradient=args.filter_gradient,
+                                     jit_compile=args.jit_compile)
+    float32 = dataclasses.replace(configured, mixed_precision="float32")
     path = os.path.join(tempfile.mkdtemp(prefix="bench-train-"), "train.gz")
     write_transformed(train.images, train.labels, path)
 
-    dataset = training_dataset([path], config)
-    batches = iter(dataset)
+    batches = iter(training_dataset([path], configured))
+    warm = min(500, len(train.images) // configured.batch_size)
     started = time.perf_counter()
-    for _ in range(500):
+    for _ in range(warm):
         next(batches)
-    print(f"input pipeline alone: {500 * config.batch_size / (time.perf_counter() - started):.0f}"
-          " images/s (includes the first pass that parses and caches)")
+    input_rate = warm * configured.batch_size / (time.perf_counter() - started)
+    print(f"input pipeline alone: {input_rate:.0f} images/s (includes the first pass that "
+          "parses and caches)")
 
-    project = DCGAN(config, tf.distribute.get_strategy())
-    resolved = project.config
-    print(f"machine: {os.cpu_count()} CPUs, GPUs: {len(tf.config.list_physical_devices('GPU'))}; "
-          f"model {config.generator_filters}/{config.discriminator_filters}, global batch "
-          f"{config.batch_size}, {config.generator_steps} G updates per step; project options: "
-          f"mixed_precision={resolved.mixed_precision}, filter_gradient="
-          f"{resolved.filter_gradient}, jit_compile={config.jit_compile}")
-    # The reference: float32 and TensorFlow's own convolution gradients.
-    reference = TutorialDCGAN(dataclasses.replace(base, mixed_precision="float32",
-                                                  filter_gradient="native"), train.images)
-    reference_batches = iter(reference.dataset)
-    for _ in range(3):  # Trace and warm both.
-        project.train_step(next(batches))
-        reference.train_step(next(reference_batches))
-    ratios = []
+    runs = {"reference": TutorialDCGAN(base, train.images),
+            "project_float32": DCGAN(float32, tf.distribute.get_strategy())}
+    resolved = DCGAN(configured, tf.distribute.get_strategy())
+    if resolved.config.mixed_precision != "float32":  # Else it is project_float32 again.
+        runs["project_configured"] = resolved
+    iterators = {name: iter(run.dataset) if name == "reference" else batches
+                 for name, run in runs.items()}
+    for _ in range(3):  # Trace and warm every run.
+        for name, run in runs.items():
+            run.train_step(next(iterators[name]))
+    rates: dict[str, list[float]] = {name: [] for name in runs}
     for index in range(args.rounds):
-        ref = images_per_second(reference.train_step, reference_batches, args.steps,
-                                config.batch_size)
-        own = images_per_second(project.train_step, batches, args.steps, config.batch_size)
-        ratios.append(own / ref)
-        print(f"round {index + 1}: reference {ref:.0f} images/s, project {own:.0f} images/s, "
-              f"ratio {own / ref:.2f}")
+        for name, run in runs.items():
+            rates[name].append(images_per_second(run.train_step, iterators[name], args.steps,
+                                                 configured.batch_size))
+        print(f"round {index + 1}: " + ", ".join(f"{name} {values[-1]:.0f} images/s"
+                                                 for name, values in rates.items()))
+    median = {name: statistics.median(values) for name, values in rates.items()}
+
+    reference_model = runs["reference"]
+    macs = {name: step_multiply_adds(
+        run.config, forward_multiply_adds(run.generator), forward_multiply_adds(run.discriminator))
+        for name, run in runs.items()}
+    precisions = {name: run.config.mixed_precision for name, run in runs.items()}
+    peaks = {policy: matmul_flops_per_second(
+        tf.bfloat16 if policy == "mixed_bfloat16" else
+        tf.float16 if policy == "mixed_float16" else tf.float32, args.matmul_size)
+        for policy in set(precisions.values())}
+    flops = {name: {"step_multiply_adds_per_image": macs[name],
+                    "achieved_flops_per_second": 2 * macs[name] * median[name],
+                    "matmul_flops_per_second": peaks[precisions[name]],
+                    "fraction_of_matmul_rate": 2 * macs[name] * median[name]
+                    / peaks[precisions[name]]} for name in runs}
+    for name, values in flops.items():
+        print(f"{name}: {values['achieved_flops_per_second'] / 1e9:.1f} GFLOP/s achieved, "
+              f"{values['fraction_of_matmul_rate']:.1%} of this machine's {precisions[name]} "
+              f"matmul rate ({values['matmul_flops_per_second'] / 1e9:.0f} GFLOP/s)")
+    report = {**provenance("bench.bench_train"), "preset": args.preset,
+              "reference_leaves_out": reference_leaves_out(base),
+              "precision": precisions, "filter_gradient": {
+                  name: run.config.filter_gradient for name, run in runs.items()
+                  if name != "reference"} | {"reference": reference_model.config.filter_gradient},
+              "model": {"generator_filters": list(base.generator_filters),
+                        "discriminator_filters": list(base.discriminator_filters),
+                        "batch_size": base.batch_size, "generator_steps": base.generator_steps},
+              "steps_per_round": args.steps, "rounds": rates, "images_per_second": median,
+              "ratio_equal_precision": median["project_float32"] / median["reference"],
+              "ratio_configured": median.get("project_configured", median["project_float32"])
+              / median["reference"], "flops": flops, "input_pipeline_images_per_second":
+              input_rate}
     if not args.skip_pipeline:
-        first, cached = pipeline_overhead(args.mnist_dir)
-        print(f"pipeline overhead (components before the Trainers, full MNIST): {first:.1f} s; "
+        first, cached = pipeline_overhead(args.mnist_dir, args.preset)
+        report["pipeline_overhead_s"] = {"first": first, "cached": cached}
+        print(f"pipeline overhead (components before the Trainers): {first:.1f} s; "
               f"cached rerun {cached:.1f} s")
-    print(f"ratio_vs_reference: {statistics.median(ratios):.2f}")
+    if args.report:
+        with open(args.report, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=2)
+        print(f"report: {args.report}")
+    print(f"ratio_configured: {report['ratio_configured']:.2f}")
+    print(f"ratio_vs_reference: {report['ratio_equal_precision']:.2f}")
+    return report
 
 
 if __name__ == "__main__":
