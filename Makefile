@@ -37,7 +37,7 @@ run: install
 test: install
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
-# The local stand-in server on the push destination (production: TF Serving, serving/README.md).
+# The local stand-in server on the push destination (production: TF Serving, docs/serving.md).
 serve: install
 	$(BIN)/dcgan-serve --model-base-path $(OUTPUT_DIR)/serving/dcgan_mnist --model-name dcgan_mnist --port 8500 --rest-port 8501 --monitoring
 

@@ -65,7 +65,7 @@ def test_conditional_preset_and_flag(tmp_path):
     by_flag = console.config_from_args(console.parse_args(
         ["--conditional", "--output-dir", str(tmp_path)]))
     assert by_flag.trainer.conditional and by_preset.trainer.conditional
-    # The preset is the flag on `default` with the budget that reaches 98% accuracy (README).
+    # The preset is the flag on `default` with the budget that reaches 98% accuracy (docs/pipeline.md).
     assert by_preset.trainer.train_steps == 10_000
     assert by_flag.trainer.train_steps == preset("default").trainer.train_steps
     assert by_preset.trainer == dataclasses.replace(by_flag.trainer, train_steps=10_000)

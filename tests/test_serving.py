@@ -112,7 +112,7 @@ def extra_input():
     return req
 
 
-# TF Serving 2.16's codes and texts (serving/README.md cites the source of each).
+# TF Serving 2.16's codes and texts (docs/serving.md cites the source of each).
 @pytest.mark.parametrize("make_request, code, message", [
     (lambda: request(z=np.zeros([2, 100], np.float64)), "INVALID_ARGUMENT",
      "Expects arg[0] to be float but double is provided"),

@@ -140,8 +140,8 @@ def test_kubernetes_manifests_wire_ports_probes_volume_and_config():
 
 
 def test_docker_command_in_the_docs_uses_the_same_files():
-    docs = read("README.md")
+    docs = read("..", "docs", "serving.md")
     command = re.search(r"docker run .*?tensorflow/serving:\S+(.*?)```", docs, re.S)
-    assert command, "serving/README.md lost its docker run command"
+    assert command, "docs/serving.md lost its docker run command"
     for name in ("models.config", "batching_parameters.txt", "monitoring.config"):
         assert f"/config/{name}" in command.group(1)
