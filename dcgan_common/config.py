@@ -108,9 +108,9 @@ class TrainerConfig(_Settings):
     # mixed_bfloat16 on a CPU-only host with native bfloat16, else float32
     # (trainer/hardware.py). The served generator computes in float32 either way.
     mixed_precision: str = "auto"
-    jit_compile: bool = False  # XLA for the train step: a win on GPU, slower on CPU (measured).
+    jit_compile: bool = False  # XLA for the train step: a win on GPU, slower on CPU.
     # Convolution filter gradients: "forward_conv" computes them as forward convolutions
-    # (trainer/strided_conv.py; faster on CPU, measured), "native" with TensorFlow's own
+    # (trainer/strided_conv.py; faster on CPU), "native" with TensorFlow's own
     # kernels, "auto" picks forward_conv when no GPU or TPU is visible.
     filter_gradient: str = "auto"
     strategy: str = "auto"
@@ -187,12 +187,10 @@ class QualityGates(_Settings):
     """When a generator is blessed. Every failed gate is listed in the verdict; a metric that
     is NaN or infinite fails its gate.
 
-    Recalibrated on full MNIST (README, "Sample quality", "Gates"): the default with the
-    shift-consistent clustering scored FID 3.34x the floor and MNIST score 9.54 in `make run`
-    (4.7x-6.4x and 8.94-9.18 in 3,000-step runs); the specification's recipe (3,000 steps)
-    20x-25.5x and 7.2-7.4, which these gates reject (`spec` keeps SPEC_GATES, the ones it was
-    calibrated with). Class shares: the recipe 7.4%-14.0%, the defaults 5.9%-13.6%; untrained
-    and collapsed generators score MNIST 1-2.
+    Set between what `default` reaches and what the specification's recipe reaches, so the
+    recipe's generator is refused under them (`spec` keeps SPEC_GATES, the ones it was
+    calibrated with); how they were calibrated: docs/quality.md. Untrained and collapsed
+    generators score MNIST 1-2.
     """
 
     max_fid_to_floor: float = 10.0  # FID at most this multiple of the real-data floor.
@@ -204,10 +202,8 @@ class QualityGates(_Settings):
     # keeps it: a worse generator never replaces the served one.
     max_fid_regression: float = 0.10
     # Conditional generators only: the classifier agrees with the requested digit.
-    # Measured on full MNIST: 96.7% after 3,000 steps, 98.8% after 10,000.
     min_conditional_accuracy: float = 0.95
     # Every metric is measured with the classifier: below this eval accuracy none is trusted.
-    # Measured on full MNIST: 98.94%-99.14% (3 epochs).
     min_classifier_accuracy: float = 0.98
 
     def __post_init__(self) -> None:
@@ -259,12 +255,11 @@ class PipelineConfig:
         return dataclasses.replace(self, trainer=dataclasses.replace(self.trainer, **changes))
 
 
-# The gates the specification's recipe was calibrated with (three 3,000-step runs: FID 20x-25x
-# the floor, MNIST score 7.2-7.4): `spec` is the reference of every comparison, and stays
-# deployable from its own preset.
+# The gates the specification's recipe was calibrated with: `spec` is the reference of every
+# comparison, and stays deployable from its own preset.
 SPEC_GATES = QualityGates(max_fid_to_floor=40.0, min_mnist_score=6.5)
 
-# The smoke classifier: one epoch on the tests' 1,000-image slice (measured: 0.69, float32).
+# The smoke classifier trains one epoch on the tests' 1,000-image slice.
 SMOKE_MIN_CLASSIFIER_ACCURACY = 0.5
 
 # The specification's DCGAN at the sizes of its MNIST model, 3,000 steps: recognizable digits
@@ -272,34 +267,18 @@ SMOKE_MIN_CLASSIFIER_ACCURACY = 0.5
 SPEC_TRAINER = TrainerConfig(
     generator_filters=(128, 64), discriminator_filters=(64, 128), batch_size=64,
     train_steps=3000, log_every_steps=100, sample_every_steps=500)
-# `make run`: the recipe exporting the generator's weight average, trained 4,500 steps (13 min
-# 13 s for `make run` on the 2-core build machine, within its 15-minute budget). Measured
-# (README "Sample quality"):
-# the average beats the trained generator in every paired run (FID 21.3x/22.9x/23.5x the floor
-# against 23.9x/27.7x/26.3x at 3,000 steps), and 5,000 steps beat 3,000 (19.2x against 23.5x).
-# Every checkpoint of the run is kept (9), so `make bench-quality` on a `make run` output
-# directory finds the run cached and draws its curves from these checkpoints.
-# With an unsupervised 10-category latent code (InfoGAN's, weight 0.2): at 3,000 steps, in the
-# recipe's time, FID 19.6x/16.6x and MNIST score 7.58/7.88 against the recipe's 23.1x and 7.30;
-# `make run`: FID 13.7x, MNIST score 7.94 in 12 min 37 s (without the code: 18.9x, 7.58).
-# With the code's head clustering the real images too (real_cluster_weight): at 3,000 steps,
-# in the same time, weight 3: FID 12.7x/11.6x and MNIST score 8.27/8.48 (seeds 0/1); weight 1:
-# 14.1x/14.7x and 8.25/8.01.
-# With both learning rates doubled (4e-4; Adam's beta_1 stays 0.5): at 3,000 steps, FID
-# 10.1x/10.2x and MNIST score 8.43/8.53 against 12.7x/11.6x and 8.27/8.48 at 2e-4; 6e-4:
-# 11.9x and 8.19 (seed 0). `make run`: FID 7.95x, MNIST score 8.63 in 12 min 57 s (at 2e-4:
-# 8.3x, 8.64 in 11 min 38 s).
-# With the clustering made shift-invariant (cluster_consistency_weight 1, shifts up to 2
-# pixels): at 3,000 steps, FID 4.7x/6.4x and MNIST score 9.18/8.94 against 10.1x/10.2x and
-# 8.43/8.53, in the same time (330-334 s against 309-355 s). `make run`: FID 3.34x, MNIST
-# score 9.54 in 13 min 13 s (Trainer 603 s against 536 s).
+# `make run`: the recipe, trained longer at twice its learning rate, exporting the generator's
+# weight average, with an unsupervised 10-category code whose discriminator head also clusters
+# the real digits, shift-invariantly (the measurements that chose each: docs/experiments.md).
+# Every checkpoint is kept, so `make bench-quality` on a `make run` output directory finds the
+# run cached and draws its curves from them.
 DEFAULT_TRAINER = dataclasses.replace(SPEC_TRAINER, ema_decay=0.999, train_steps=4500,
                                       checkpoints_to_keep=10, latent_categories=10,
                                       latent_code_weight=0.2, real_cluster_weight=3.0,
                                       cluster_consistency_weight=1.0, learning_rate=4e-4)
 # `default`'s settings for an unconditional generator, undone for a conditional one: the
-# labels replace the unsupervised latent code, and the learning rate measured with the code's
-# clustering term goes back to the recipe's (the conditional model was measured at it).
+# labels replace the unsupervised code, and the learning rate goes back to the recipe's (the
+# one the conditional model was tuned at).
 CONDITIONAL_OVERRIDES = {"latent_categories": 0, "real_cluster_weight": 0.0,
                          "cluster_consistency_weight": 0.0,
                          "learning_rate": SPEC_TRAINER.learning_rate}
@@ -322,13 +301,10 @@ PRESETS: dict[str, PipelineConfig] = {
     # `make run`.
     "default": PipelineConfig(trainer=DEFAULT_TRAINER),
     # The class-conditional model (`--preset conditional`, `default` with `--conditional`):
-    # 10,000 steps reach the 98% conditional accuracy target on full MNIST (measured before the
-    # weight average: 98.8%; 96.7% at 3,000).
+    # 10,000 steps, what the 98% conditional-accuracy target takes on full MNIST.
     "conditional": PipelineConfig(trainer=dataclasses.replace(
         DEFAULT_TRAINER, train_steps=10_000, conditional=True, **CONDITIONAL_OVERRIDES)),
-    # The quality benchmark: `default`, trained 10,000 steps. Measured (README "Sample
-    # quality"): FID 2.64x the floor, MNIST score 9.83 (without the shift consistency 4.4x,
-    # 9.11) against the recipe's 13.7x-14.5x and 7.84-7.91 at 10,000 steps.
+    # The quality benchmark: `default`, trained 10,000 steps.
     "full": PipelineConfig(trainer=dataclasses.replace(
         DEFAULT_TRAINER, train_steps=10_000, log_every_steps=200, sample_every_steps=1000)),
 }

@@ -74,3 +74,39 @@ def test_the_link_check_finds_a_missing_file_and_a_missing_heading(tmp_path):
                     "![img](other.md) [web](https://example.com/x)\n"
                     "```\n[in code](not-checked.md)\n```\n")
     assert dead_links(str(page)) == ["missing.md", "other.md#nowhere"]
+
+
+def test_the_numbers_table_is_what_its_reports_render():
+    """Every figure of the README's table comes from a committed report: `python -m
+    bench.numbers` renders it, and the README must hold exactly that."""
+    from bench import numbers
+    with open(README, encoding="utf-8") as f:
+        text = f.read()
+    assert numbers.rendered_readme(text) == text, "run: .venv/bin/python -m bench.numbers"
+
+
+def test_the_numbers_check_fails_on_a_figure_that_differs_from_its_report():
+    from bench import numbers
+    with open(README, encoding="utf-8") as f:
+        text = f.read()
+    table = numbers.render()
+    assert len(table.splitlines()) > 3, "no report rendered"
+    edited = text.replace(table, table.replace("|", "| 9.99 |", 4).replace("| 9.99 |", "|", 3))
+    assert edited != text and numbers.rendered_readme(edited) != edited
+
+
+# A date, or a phrase that compares with an earlier state: run logs, not what the code does.
+HISTORY = re.compile(r"\b20\d\d-\d\d-\d\d\b|previous default|the one before|was the default")
+
+
+def test_code_comments_and_docstrings_carry_no_history():
+    found = []
+    for package in ("bench", "components", "dcgan_common", "dcgan_kfp", "pipeline", "serving",
+                    "trainer"):
+        for directory, _, files in os.walk(os.path.join(ROOT, package)):
+            for name in files:
+                if name.endswith(".py"):
+                    with open(os.path.join(directory, name), encoding="utf-8") as f:
+                        found += [f"{name}:{number}" for number, line in enumerate(f, 1)
+                                  if HISTORY.search(line)]
+    assert found == []

@@ -1,0 +1,142 @@
+"""The README's numbers table, rendered from the committed benchmark reports, so no figure in
+it can drift from the report it comes from.
+
+    python -m bench.numbers           # rewrites the table in README.md
+    python -m bench.numbers --check   # exit 1 if README.md differs from what is rendered
+
+Each row names its report; each report records its command, commit, date and machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from bench.provenance import ROOT
+
+README = os.path.join(ROOT, "README.md")
+BEGIN, END = "<!-- numbers:begin (python -m bench.numbers) -->", "<!-- numbers:end -->"
+SEEDS_REPORT = "docs/reports/quality_default_seeds.json"
+ONE_RUN_PRESETS = ("full", "conditional", "spec")  # docs/bench_quality_<preset>/report.json
+TRAIN_REPORT = "docs/reports/bench_train.json"
+SERVING_REPORT = "docs/reports/bench_serving.json"
+
+
+def _load(path: str) -> dict | None:
+    full = os.path.join(ROOT, path)
+    if not os.path.exists(full):
+        return None
+    with open(full, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _link(path: str) -> str:
+    return f"[{os.path.basename(os.path.dirname(path)) if path.endswith('report.json') else os.path.basename(path)}]({path})"
+
+
+def _source(report: dict) -> str:
+    machine = report["machine"]
+    flags = ", ".join(machine["flags"]) or "no AVX2"
+    return (f"{report['date'][:10]}, {report['commit'][:7]}"
+            f"{' (+ uncommitted)' if report.get('uncommitted_changes') else ''}, "
+            f"{machine['cpu']} x{machine['cores']} ({flags}), {machine['gpus']} GPU")
+
+
+def _range(spread: dict, fmt: str) -> str:
+    return (f"{format(spread['median'], fmt)} "
+            f"({format(spread['min'], fmt)}-{format(spread['max'], fmt)})")
+
+
+def rows() -> list[str]:
+    """One Markdown table row per figure the README states."""
+    found = []
+    seeds = _load(SEEDS_REPORT)
+    if seeds:
+        spread, count = seeds["spread"], len(seeds["runs"])
+        found.append(
+            f"| `{seeds['preset']}` (`make run`), median (range) of {count} seeds | "
+            f"FID {_range(spread['fid_to_floor'], '.2f')}x the floor, MNIST score "
+            f"{_range(spread['mnist_score'], '.2f')}; "
+            f"{sum(run['verdict'] == 'BLESSED' for run in seeds['runs'])} of {count} blessed | "
+            f"{_link(SEEDS_REPORT)}: {_source(seeds)} |")
+        found.append(
+            f"| `make run` wall time, median (range) of {count} | "
+            f"{_range({k: v / 60 for k, v in spread['wall_time_s'].items()}, '.1f')} min"
+            f"{'; ' + seeds['note'] if seeds.get('note') else ''} | "
+            f"{_link(SEEDS_REPORT)} |")
+    for preset in ONE_RUN_PRESETS:
+        path = f"docs/bench_quality_{preset}/report.json"
+        report = _load(path)
+        if not report:
+            continue
+        metrics = _load(f"docs/bench_quality_{preset}/metrics.json")["metrics"]
+        accuracy = (f", conditional accuracy {metrics['conditional_accuracy']:.1%}"
+                    if "conditional_accuracy" in metrics else "")
+        found.append(
+            f"| `{preset}`, one run ({report['train_steps']:,} steps, seed {report['seed']}) | "
+            f"FID {report['fid_to_floor']:.2f}x the floor, MNIST score "
+            f"{report['mnist_score']:.2f}{accuracy}; {report['verdict']} | "
+            f"{_link(path)}: {_source(report)} |")
+    train = _load(TRAIN_REPORT)
+    if train:
+        flops = train["flops"]
+        configured = "project_configured" if "project_configured" in flops else "project_float32"
+        leaves_out = ", ".join(train["reference_leaves_out"]) or "nothing"
+        found.append(
+            f"| training speed, `{train['preset']}` against the tutorial-style loop "
+            f"(which leaves out: {leaves_out}) | "
+            f"{train['ratio_equal_precision']:.2f}x its images/s in float32; "
+            f"{train['ratio_configured']:.2f}x as configured "
+            f"({train['precision'][configured]}); the step reaches "
+            f"{flops[configured]['fraction_of_matmul_rate']:.0%} of this CPU's "
+            f"{train['precision'][configured]} matmul rate | "
+            f"{_link(TRAIN_REPORT)}: {_source(train)} |")
+    serving = _load(SERVING_REPORT)
+    if serving:
+        latency = serving["latency"]
+        found.append(
+            f"| serving latency, p50 for 1 / 64 images | gRPC "
+            f"{latency['gRPC count=1']['p50_ms']:.1f} / {latency['gRPC count=64']['p50_ms']:.1f}"
+            f" ms, REST {latency['REST count=1']['p50_ms']:.1f} / "
+            f"{latency['REST count=64']['p50_ms']:.1f} ms, in-process "
+            f"{latency['in-process count=1']['p50_ms']:.1f} / "
+            f"{latency['in-process count=64']['p50_ms']:.1f} ms | "
+            f"{_link(SERVING_REPORT)}: {_source(serving)} |")
+    return found
+
+
+def render() -> str:
+    """The table, between its markers."""
+    return "\n".join([BEGIN, "| what | measured | report: date, commit, machine |",
+                      "|---|---|---|", *rows(), END])
+
+
+def rendered_readme(text: str) -> str:
+    """`text` (the README) with its table replaced by the rendered one."""
+    start, end = text.index(BEGIN), text.index(END) + len(END)
+    return text[:start] + render() + text[end:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args(argv)
+    with open(README, encoding="utf-8") as f:
+        text = f.read()
+    expected = rendered_readme(text)
+    if args.check:
+        if expected != text:
+            print("README.md's numbers differ from their reports: run python -m bench.numbers",
+                  file=sys.stderr)
+            return 1
+        return 0
+    with open(README, "w", encoding="utf-8") as f:
+        f.write(expected)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
