@@ -98,11 +98,11 @@ def main() -> None:
     config = dataclasses.replace(preset(args.preset), mnist_dir=args.mnist_dir,
                                  output_dir=os.path.abspath(args.output_dir))
     if args.train_steps:
-        config = config.replace_trainer(train_steps=args.train_steps)
+        config = config.replace_trainer(optimizer={"train_steps": args.train_steps})
     trainer = config.trainer
-    checkpoints = trainer.train_steps // trainer.checkpoint_every_steps + 1
-    if trainer.checkpoints_to_keep < checkpoints:  # The curves need every checkpoint.
-        config = config.replace_trainer(checkpoints_to_keep=checkpoints)
+    checkpoints = trainer.optimizer.train_steps // trainer.runtime.checkpoint_every_steps + 1
+    if trainer.runtime.checkpoints_to_keep < checkpoints:  # The curves need every checkpoint.
+        config = config.replace_trainer(runtime={"checkpoints_to_keep": checkpoints})
     # Every component's progress on the terminal (TFX logs through absl).
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     absl_logging.set_verbosity(absl_logging.INFO)
@@ -116,8 +116,8 @@ def main() -> None:
     for name in ("metrics.json", "samples.png"):
         shutil.copy(os.path.join(evaluation_dir, name), report_dir)
     transformed = outputs[("Transform", "Examples")].uri
-    trainer_config = dataclasses.replace(config.trainer,
-                                         checkpoint_dir=pipeline_def.checkpoint_root(config))
+    trainer_config = config.trainer.replace(
+        runtime={"checkpoint_dir": pipeline_def.checkpoint_root(config)})
     curves = checkpoint_curves(trainer_config, [os.path.join(transformed, "Split-train", "*")],
                      outputs[(pipeline_def.CLASSIFIER_NODE_ID, "Model")].uri,
                      os.path.join(transformed, "Split-eval", "*"))
@@ -140,8 +140,9 @@ def main() -> None:
         report = json.load(f)
     metrics, floor = report["metrics"], report["floor"]
     with open(os.path.join(report_dir, "report.json"), "w", encoding="utf-8") as f:
-        json.dump({**header, "preset": args.preset, "train_steps": config.trainer.train_steps,
-                   "seed": config.trainer.seed, "wall_time_s": round(wall, 1),
+        json.dump({**header, "preset": args.preset,
+                   "train_steps": config.trainer.optimizer.train_steps,
+                   "seed": config.trainer.runtime.seed, "wall_time_s": round(wall, 1),
                    "verdict": report["verdict"], "fid": metrics["fid"], "floor_fid": floor["fid"],
                    "fid_to_floor": metrics["fid"] / floor["fid"],
                    "mnist_score": metrics["mnist_score"],

@@ -15,7 +15,6 @@ once with each (filter_gradient native / forward_conv).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from typing import NamedTuple
 
@@ -54,8 +53,8 @@ class ConvLayer(NamedTuple):
 
 
 def conv_layers(config: TrainerConfig) -> list[ConvLayer]:
-    size, (g0, g1), (d0, d1) = features.IMAGE_SIZE, config.generator_filters, \
-        config.discriminator_filters
+    size, (g0, g1), (d0, d1) = features.IMAGE_SIZE, config.model.generator_filters, \
+        config.model.discriminator_filters
     return [ConvLayer("G 7->14", 2 * PROJECTED_SIZE, g1, g0, True, False),
             ConvLayer("G 14->28 (output)", size, 1, g1, True, False),
             ConvLayer("D 28->14 (input)", size, 1, d0, False, True),
@@ -64,7 +63,7 @@ def conv_layers(config: TrainerConfig) -> list[ConvLayer]:
 
 def per_step_counts(config: TrainerConfig, layer: ConvLayer) -> dict[str, int]:
     """How often the step runs each of the layer's three convolutions."""
-    g_updates, d_passes = config.generator_steps, 2 + config.generator_steps
+    g_updates, d_passes = config.optimizer.generator_steps, 2 + config.optimizer.generator_steps
     if layer.in_generator:  # Forward, input gradient and filter gradient once per G update.
         return {"transpose": g_updates, "conv": g_updates, "filter": g_updates}
     return {"conv": d_passes, "transpose": g_updates if layer.takes_images else d_passes,
@@ -77,8 +76,8 @@ OPS = ("conv", "transpose", "filter")
 def layer_times(config: TrainerConfig, dtype: tf.DType, layer: ConvLayer
                 ) -> dict[str, dict[str, float]]:
     """ms per op, TensorFlow's kernels ("native") and trainer/strided_conv.py's ("project")."""
-    batch, k, large, small = config.batch_size, config.kernel_size, layer.large_size, \
-        layer.large_size // 2
+    batch, k = config.optimizer.batch_size, config.model.kernel_size
+    large, small = layer.large_size, layer.large_size // 2
     x = tf.cast(tf.random.normal([batch, large, large, layer.large_channels]), dtype)
     y = tf.cast(tf.random.normal([batch, small, small, layer.small_channels]), dtype)
     w = tf.cast(tf.random.normal([k, k, layer.large_channels, layer.small_channels]), dtype)
@@ -104,10 +103,10 @@ def layer_times(config: TrainerConfig, dtype: tf.DType, layer: ConvLayer
 
 def step_milliseconds(config: TrainerConfig) -> float:
     gan = DCGAN(config, tf.distribute.get_strategy())
-    size, steps = config.batch_size, config.generator_steps
+    size, steps = config.optimizer.batch_size, config.optimizer.generator_steps
     batch = {REAL: tf.random.uniform([size, *features.IMAGE_SHAPE], -1, 1),
              REAL_LABELS: tf.zeros([size], tf.int64),
-             Z: tf.random.normal([size, steps, config.z_dim]),
+             Z: tf.random.normal([size, steps, config.model.z_dim]),
              FAKE_LABELS: tf.zeros([size, steps], tf.int64)}
     return milliseconds(lambda: gan.train_step(batch)["d_loss"])
 
@@ -122,7 +121,8 @@ def main(argv: list[str] | None = None) -> None:
     for policy, dtype in (("float32", tf.float32), ("mixed_bfloat16", tf.bfloat16)):
         keras.mixed_precision.set_global_policy(policy)
         totals = {"native": 0.0, "project": 0.0}
-        print(f"--- {dtype.name}, batch {base.batch_size}: ms per op, TensorFlow's kernel -> "
+        print(f"--- {dtype.name}, batch {base.optimizer.batch_size}: ms per op, TensorFlow's "
+              "kernel -> "
               "the project's (runs per step)")
         for layer in conv_layers(base):
             times, counts = layer_times(base, dtype, layer), per_step_counts(base, layer)
@@ -132,8 +132,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"{op} {times['native'][op]:5.2f} -> {times['project'][op]:5.2f} (x{counts[op]})"
                 for op in OPS))
         for kind, filter_gradient in (("native", "native"), ("project", "forward_conv")):
-            step = step_milliseconds(dataclasses.replace(
-                base, mixed_precision=policy, filter_gradient=filter_gradient))
+            step = step_milliseconds(base.replace(
+                runtime={"mixed_precision": policy, "filter_gradient": filter_gradient}))
             print(f"{kind:8s} convolutions per step {totals[kind]:6.1f} ms; measured train step "
                   f"{step:6.1f} ms; convolution share {totals[kind] / step:.0%}")
 

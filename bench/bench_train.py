@@ -16,7 +16,8 @@ machine's matrix-multiply rate measured in the same run at the same precision; t
 pipeline alone; the pipeline's overhead (every component before the Trainers, then a cached
 rerun). Last line: `ratio_vs_reference: <x.xx>` (equal precision).
 
-    make bench-train [MNIST_DIR=...] [BENCH_ARGS="--preset spec --report docs/reports/bench_train.json"]
+    make bench-train [MNIST_DIR=...] \
+        [BENCH_ARGS="--preset spec --report docs/reports/bench_train.json"]
 """
 
 from __future__ import annotations
@@ -59,15 +60,18 @@ def write_transformed(images: np.ndarray, labels: np.ndarray, path: str) -> None
 def specification_objective(config: TrainerConfig) -> TrainerConfig:
     """The preset's networks and schedule with the specification's objective only, in float32
     with TensorFlow's own convolution gradients: what the reference trains."""
-    return dataclasses.replace(config, latent_categories=0, real_cluster_weight=0.0,
-                               cluster_consistency_weight=0.0, r1_weight=0.0, ema_decay=0.0,
-                               mixed_precision="float32", filter_gradient="native")
+    return config.replace(
+        model={"latent_categories": 0},
+        objective={"real_cluster_weight": 0.0, "cluster_consistency_weight": 0.0,
+                   "r1_weight": 0.0},
+        averaging={"ema_decay": 0.0},
+        runtime={"mixed_precision": "float32", "filter_gradient": "native"})
 
 
 def reference_leaves_out(config: TrainerConfig) -> list[str]:
     """What the project's step does that the reference's does not."""
     return [term.name for term in terms_for(config)] + (
-        ["weight average"] if config.ema_decay else [])
+        ["weight average"] if config.averaging.ema_decay else [])
 
 
 class TutorialDCGAN:
@@ -77,30 +81,31 @@ class TutorialDCGAN:
         self.config = config = specification_objective(config)
         self.generator = build_generator(config)
         self.discriminator = build_discriminator(config)
-        self.g_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)
-        self.d_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)
+        self.g_optimizer, self.d_optimizer = (
+            keras.optimizers.Adam(config.optimizer.learning_rate, beta_1=config.optimizer.beta_1)
+            for _ in range(2))
         self.num_images = len(images)
         self.cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)
         scaled = (images[..., None].astype("float32") - 127.5) / 127.5
         self.dataset = tf.data.Dataset.from_tensor_slices(scaled).shuffle(len(images)).batch(
-            config.batch_size, drop_remainder=True).repeat()
+            config.optimizer.batch_size, drop_remainder=True).repeat()
 
     @tf.function
     def train_step(self, real):
         c = self.config
         with tf.GradientTape() as tape:
             out = self.discriminator(real, training=True)
-            loss = self.cross_entropy(tf.ones_like(out) * c.real_target, out)
+            loss = self.cross_entropy(tf.ones_like(out) * c.objective.real_target, out)
         grads = tape.gradient(loss, self.discriminator.trainable_variables)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
-        noise = tf.random.normal([c.batch_size, c.z_dim])
+        noise = tf.random.normal([c.optimizer.batch_size, c.model.z_dim])
         with tf.GradientTape() as tape:
             out = self.discriminator(self.generator(noise, training=True), training=True)
-            loss = self.cross_entropy(tf.ones_like(out) * c.fake_target, out)
+            loss = self.cross_entropy(tf.ones_like(out) * c.objective.fake_target, out)
         grads = tape.gradient(loss, self.discriminator.trainable_variables)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
-        for _ in range(c.generator_steps):
-            noise = tf.random.normal([c.batch_size, c.z_dim])
+        for _ in range(c.optimizer.generator_steps):
+            noise = tf.random.normal([c.optimizer.batch_size, c.model.z_dim])
             with tf.GradientTape() as tape:
                 out = self.discriminator(self.generator(noise, training=True), training=True)
                 g_loss = self.cross_entropy(tf.ones_like(out), out)
@@ -140,9 +145,9 @@ def step_multiply_adds(config: TrainerConfig, generator: int, discriminator: int
     to its inputs only as two: D real 3D (with the shift consistency another 3D); D fake G + 3D;
     the first G update on the same fakes 2D + 2G; every further G update 3G + 2D. The R1
     penalty's double backpropagation and the small heads are not counted (a lower bound)."""
-    d_real = 3 * discriminator * (2 if config.cluster_consistency_weight else 1)
+    d_real = 3 * discriminator * (2 if config.objective.cluster_consistency_weight else 1)
     first = generator + 3 * discriminator + 2 * discriminator + 2 * generator
-    others = (config.generator_steps - 1) * (3 * generator + 2 * discriminator)
+    others = (config.optimizer.generator_steps - 1) * (3 * generator + 2 * discriminator)
     return d_real + first + others
 
 
@@ -202,26 +207,26 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("--mnist-dir (or MNIST_DIR) is required")
     train = mnist_idx.load_split(args.mnist_dir, "train")
     base = preset(args.preset).trainer
-    configured = dataclasses.replace(base, mixed_precision=args.mixed_precision,
-                                     filter_gradient=args.filter_gradient,
-                                     jit_compile=args.jit_compile)
-    float32 = dataclasses.replace(configured, mixed_precision="float32")
+    configured = base.replace(runtime={"mixed_precision": args.mixed_precision,
+                                       "filter_gradient": args.filter_gradient,
+                                       "jit_compile": args.jit_compile})
+    float32 = configured.replace(runtime={"mixed_precision": "float32"})
     path = os.path.join(tempfile.mkdtemp(prefix="bench-train-"), "train.gz")
     write_transformed(train.images, train.labels, path)
 
     batches = iter(training_dataset([path], configured))
-    warm = min(500, len(train.images) // configured.batch_size)
+    warm = min(500, len(train.images) // configured.optimizer.batch_size)
     started = time.perf_counter()
     for _ in range(warm):
         next(batches)
-    input_rate = warm * configured.batch_size / (time.perf_counter() - started)
+    input_rate = warm * configured.optimizer.batch_size / (time.perf_counter() - started)
     print(f"input pipeline alone: {input_rate:.0f} images/s (includes the first pass that "
           "parses and caches)")
 
     runs = {"reference": TutorialDCGAN(base, train.images),
             "project_float32": DCGAN(float32, tf.distribute.get_strategy())}
     resolved = DCGAN(configured, tf.distribute.get_strategy())
-    if resolved.config.mixed_precision != "float32":  # Else it is project_float32 again.
+    if resolved.config.runtime.mixed_precision != "float32":  # Else it is project_float32 again.
         runs["project_configured"] = resolved
     iterators = {name: iter(run.dataset) if name == "reference" else batches
                  for name, run in runs.items()}
@@ -232,7 +237,7 @@ def main(argv: list[str] | None = None) -> dict:
     for index in range(args.rounds):
         for name, run in runs.items():
             rates[name].append(images_per_second(run.train_step, iterators[name], args.steps,
-                                                 configured.batch_size))
+                                                 configured.optimizer.batch_size))
         print(f"round {index + 1}: " + ", ".join(f"{name} {values[-1]:.0f} images/s"
                                                  for name, values in rates.items()))
     median = {name: statistics.median(values) for name, values in rates.items()}
@@ -241,7 +246,7 @@ def main(argv: list[str] | None = None) -> dict:
     macs = {name: step_multiply_adds(
         run.config, forward_multiply_adds(run.generator), forward_multiply_adds(run.discriminator))
         for name, run in runs.items()}
-    precisions = {name: run.config.mixed_precision for name, run in runs.items()}
+    precisions = {name: run.config.runtime.mixed_precision for name, run in runs.items()}
     peaks = {policy: matmul_flops_per_second(
         tf.bfloat16 if policy == "mixed_bfloat16" else
         tf.float16 if policy == "mixed_float16" else tf.float32, args.matmul_size)
@@ -258,11 +263,13 @@ def main(argv: list[str] | None = None) -> dict:
     report = {**provenance("bench.bench_train"), "preset": args.preset,
               "reference_leaves_out": reference_leaves_out(base),
               "precision": precisions, "filter_gradient": {
-                  name: run.config.filter_gradient for name, run in runs.items()
-                  if name != "reference"} | {"reference": reference_model.config.filter_gradient},
-              "model": {"generator_filters": list(base.generator_filters),
-                        "discriminator_filters": list(base.discriminator_filters),
-                        "batch_size": base.batch_size, "generator_steps": base.generator_steps},
+                  name: run.config.runtime.filter_gradient for name, run in runs.items()
+                  if name != "reference"}
+              | {"reference": reference_model.config.runtime.filter_gradient},
+              "model": {"generator_filters": list(base.model.generator_filters),
+                        "discriminator_filters": list(base.model.discriminator_filters),
+                        "batch_size": base.optimizer.batch_size,
+                        "generator_steps": base.optimizer.generator_steps},
               "steps_per_round": args.steps, "rounds": rates, "images_per_second": median,
               "ratio_equal_precision": median["project_float32"] / median["reference"],
               "ratio_configured": median.get("project_configured", median["project_float32"])

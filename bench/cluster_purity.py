@@ -51,7 +51,7 @@ def print_table(title: str, table: np.ndarray) -> None:
 
 def main() -> None:
     args, config, run = checkpoint_command(__doc__)
-    categories = config.trainer.latent_categories
+    categories = config.trainer.model.latent_categories
     if not categories:
         raise SystemExit(f"preset {args.preset!r} has no latent code (latent_categories 0)")
     real, labels = load_arrays(
@@ -67,9 +67,9 @@ def main() -> None:
     generator = generators.get("averaged", generators["raw"])
     embed_fn = embedding.load_embed_fn(run[(pipeline_def.CLASSIFIER_NODE_ID, "Model")].uri)
     _, probabilities = embedding.embed(embed_fn, to_unit_range(
-        generator_samples(generator, config.trainer.z_dim, args.samples)))
+        generator_samples(generator, config.trainer.model.z_dim, args.samples)))
     # The z of those samples (seeds 0..N-1), for their categories.
-    z = noise_from_seeds(tf.range(args.samples, dtype=tf.int64), config.trainer.z_dim)
+    z = noise_from_seeds(tf.range(args.samples, dtype=tf.int64), config.trainer.model.z_dim)
     print_table(f"the generator's categories (rows) of {args.samples} samples, by the "
                 "classifier's digit",
                 contingency(category_of(z, categories).numpy(), probabilities.argmax(axis=1),

@@ -86,7 +86,7 @@ def main() -> None:
     with tf.io.gfile.GFile(os.path.join(classifier_uri, layout.CLASSIFIER_METRICS_FILE)) as f:
         floor = json.load(f)["floor"]
     for kind, generator in checkpoint_generators(config.trainer, args.checkpoint).items():
-        fake = generator_samples(generator, config.trainer.z_dim, args.samples)
+        fake = generator_samples(generator, config.trainer.model.z_dim, args.samples)
         features, probs = embedding.embed(embed_fn, to_unit_range(fake))
         print(f"{kind} generator:")
         print_beside_floor(quality_metrics.all_metrics(real_features, features, probs), floor)

@@ -33,7 +33,8 @@ def _load(path: str) -> dict | None:
 
 
 def _link(path: str) -> str:
-    return f"[{os.path.basename(os.path.dirname(path)) if path.endswith('report.json') else os.path.basename(path)}]({path})"
+    name = os.path.dirname(path) if path.endswith("report.json") else path
+    return f"[{os.path.basename(name)}]({path})"
 
 
 def _source(report: dict) -> str:

@@ -43,7 +43,8 @@ def machine() -> dict:
 def provenance(module: str) -> dict:
     """The report's header: the command (`module` run with this process's arguments), commit,
     whether the tree had uncommitted changes, UTC date, machine."""
-    return {"command": shlex.join(["python", "-m", module, *sys.argv[1:]]), "commit": _git("rev-parse", "HEAD"),
+    return {"command": shlex.join(["python", "-m", module, *sys.argv[1:]]),
+            "commit": _git("rev-parse", "HEAD"),
             "uncommitted_changes": bool(_git("status", "--porcelain", "--untracked-files=no")),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "machine": machine()}

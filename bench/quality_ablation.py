@@ -27,7 +27,7 @@ from dcgan_common import embedding, layout, quality_metrics
 from components.sample_quality_evaluator import to_unit_range
 from pipeline import metadata
 from pipeline import pipeline as pipeline_def
-from dcgan_common.config import TrainerConfig, preset
+from dcgan_common.config import TRAINER_GROUPS, TrainerConfig, preset, setting_path
 from dcgan_common.examples import load_arrays
 from trainer.data import training_dataset
 from bench.evaluate_checkpoint import generator_samples
@@ -37,21 +37,24 @@ from trainer.strategy import make_strategy
 
 def parse_variant(text: str, base: TrainerConfig) -> tuple[str, TrainerConfig]:
     """'name:key=value,key=value' -> (name, base with those settings, typed like the field;
-    tuples as 256/128)."""
+    tuples as 256/128). A key is a setting's name (r1_weight) or its path (objective.r1_weight)."""
     name, _, assignments = text.partition(":")
-    types = {field.name: type(getattr(base, field.name)) for field in dataclasses.fields(base)}
-    changes = {}
+    changes: dict[str, dict] = {}
     for assignment in filter(None, assignments.split(",")):
         key, _, value = assignment.partition("=")
-        if key not in types:
+        path = key if "." in key else setting_path(key)
+        group, _, setting = (path or "").partition(".")
+        if group not in TRAINER_GROUPS or setting_path(setting) != path:
             raise SystemExit(f"variant {name!r}: unknown TrainerConfig setting {key!r}")
-        if types[key] is bool:
-            changes[key] = value.lower() == "true"
-        elif types[key] is tuple:  # generator_filters=256/128
-            changes[key] = tuple(int(part) for part in value.split("/"))
+        kind = type(getattr(getattr(base, group), setting))
+        if kind is bool:
+            typed = value.lower() == "true"
+        elif kind is tuple:  # generator_filters=256/128
+            typed = tuple(int(part) for part in value.split("/"))
         else:
-            changes[key] = types[key](value)
-    return name, dataclasses.replace(base, **changes)
+            typed = kind(value)
+        changes.setdefault(group, {})[setting] = typed
+    return name, base.replace(**changes)
 
 
 def score(generator, z_dim: int, count: int, embed_fn, real_features: np.ndarray,
@@ -103,13 +106,13 @@ def main() -> None:
     rows = []
     for name, variant in variants:
         for seed in args.seeds:
-            trainer = dataclasses.replace(variant, seed=seed,
-                                          train_steps=max(args.eval_at))
-            gan = DCGAN(trainer, make_strategy(trainer.strategy))
+            trainer = variant.replace(runtime={"seed": seed},
+                                      optimizer={"train_steps": max(args.eval_at)})
+            gan = DCGAN(trainer, make_strategy(trainer.runtime.strategy))
             batches = iter(gan.strategy.experimental_distribute_dataset(
                 training_dataset(train_files, trainer)))
             started, trained = time.perf_counter(), 0.0
-            for step in range(1, trainer.train_steps + 1):
+            for step in range(1, trainer.optimizer.train_steps + 1):
                 gan.train_step(next(batches))
                 gan.step.assign(step)
                 if step not in args.eval_at:
@@ -121,7 +124,7 @@ def main() -> None:
                 for kind, generator in generators.items():
                     row = {"variant": name, "seed": seed, "step": step, "generator": kind,
                            "train_seconds": round(trained, 1),
-                           **score(generator, trainer.z_dim, args.samples, embed_fn,
+                           **score(generator, trainer.model.z_dim, args.samples, embed_fn,
                                    real_features, floor)}
                     rows.append(row)
                     print(json.dumps(row), flush=True)

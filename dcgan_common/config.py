@@ -38,9 +38,21 @@ class _Settings:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
+def _at_least_one(settings: object, *names: str) -> None:
+    for name in names:
+        if getattr(settings, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(settings, name)}")
+
+
+def _not_negative(settings: object, *names: str) -> None:
+    for name in names:
+        if not getattr(settings, name) >= 0:  # NaN fails too.
+            raise ValueError(f"{name} must be >= 0, got {getattr(settings, name)}")
+
+
 @dataclasses.dataclass(frozen=True)
-class TrainerConfig(_Settings):
-    """DCGAN hyper-parameters (Radford et al. 2016 unless noted)."""
+class ModelConfig(_Settings):
+    """The networks (trainer/models.py): the specification's DCGAN for 28x28x1 images."""
 
     z_dim: int = 100
     # Class-conditional (carpedm20's MNIST model): the one-hot label is concatenated to z
@@ -49,60 +61,109 @@ class TrainerConfig(_Settings):
     # An unsupervised categorical code (InfoGAN, Chen et al. 2016) for an unconditional
     # generator: category = argmax of z's first `latent_categories` entries (uniform for a
     # standard-normal z, so the input stays the 100-d noise), given to the generator as a
-    # one-hot beside z; a head on the discriminator recovers it from the image, and both
-    # networks learn to make it recoverable, weighted by latent_code_weight. No label is
-    # involved: the categories are whatever discrete structure the GAN finds. 0 disables it.
+    # one-hot beside z; a second discriminator head recovers it from the image (the
+    # objective's latent-code term). No label is involved. 0: none.
     latent_categories: int = 0
-    latent_code_weight: float = 1.0
-    # The code's head as a clusterer of the real images too (CatGAN, Springenberg 2016; IMSAT,
-    # Hu et al. 2017): added to the discriminator's real-minibatch loss, this weight times
-    # (the mean entropy of the head's prediction per image - the entropy of its mean over the
-    # global batch), i.e. certain of each real image's category, every category used equally.
-    # The generator's categories, recoverable by the same head, are then pulled towards
-    # clusters of the real data instead of any discrete split. Needs latent_categories; 0: off.
-    real_cluster_weight: float = 0.0
-    # Self-augmentation (IMSAT's, Hu et al. 2017): this weight times the KL divergence from
-    # the head's prediction on each real image (held fixed) to its prediction on a copy
-    # shifted by up to cluster_shift_pixels in each direction, added to the real-minibatch
-    # loss. Clusters that a shift of the pen does not change follow the digit, not where it
-    # was drawn. Costs one more discriminator pass per step. Needs real_cluster_weight; 0: off.
-    cluster_consistency_weight: float = 0.0
-    cluster_shift_pixels: int = 2
     # Generator: project z to 7x7xfilters[0], then stride-2 5x5 transposed
     # convolutions up to 28x28 (the last one to 1 channel, tanh).
     generator_filters: tuple[int, ...] = (128, 64)
+    # Extra stride-1 5x5 convolutions after each upsampling of the generator.
+    generator_extra_layers: int = 0
     # Discriminator: stride-2 5x5 convolutions, then one logit.
     discriminator_filters: tuple[int, ...] = (64, 128)
     # "batch": BatchNorm after every convolution but the first (the specification);
     # "spectral": no BatchNorm, every layer's kernel spectrally normalised instead (Miyato et
-    # al. 2018, keras.layers.SpectralNormalization: one power iteration per call).
+    # al. 2018, keras.layers.SpectralNormalization: one power iteration per step).
     discriminator_normalization: str = "batch"
-    # R1 (Mescheder et al. 2018): r1_weight / 2 times the squared norm of the gradient of the
-    # discriminator's logit with respect to each real image, added to its real-batch loss.
-    r1_weight: float = 0.0
-    # Lazy R1 (Karras et al. 2020, StyleGAN2): the penalty only every r1_interval-th step,
-    # weighted r1_interval times, so its double backpropagation costs 1/r1_interval as much.
-    r1_interval: int = 1
-    # Extra stride-1 5x5 convolutions after each upsampling of the generator.
-    generator_extra_layers: int = 0
     kernel_size: int = 5
     leaky_relu_slope: float = 0.2
-    batch_size: int = 64  # Global batch, split over the replicas.
-    train_steps: int = 1000
-    learning_rate: float = 2e-4
-    beta_1: float = 0.5
-    adam_epsilon: float = 1e-7  # Keras' default.
-    generator_steps: int = 2  # Generator updates per discriminator step.
+
+    def __post_init__(self) -> None:
+        _at_least_one(self, "z_dim")
+        if self.latent_categories and self.conditional:
+            raise ValueError("latent_categories is for unconditional generators; a conditional "
+                             "one has its labels")
+        if not 0 <= self.latent_categories <= self.z_dim:
+            raise ValueError(f"latent_categories must be in 0..z_dim ({self.z_dim}), "
+                             f"got {self.latent_categories}")
+        if self.discriminator_normalization not in DISCRIMINATOR_NORMALIZATIONS:
+            raise ValueError(f"discriminator_normalization must be one of "
+                             f"{DISCRIMINATOR_NORMALIZATIONS}, "
+                             f"got {self.discriminator_normalization!r}")
+        if len(self.generator_filters) != 2:
+            raise ValueError("generator_filters needs 2 entries (7x7 and 14x14 feature maps) "
+                             f"for 28x28 images, got {self.generator_filters}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectiveConfig(_Settings):
+    """The losses: the adversarial ones' targets (trainer/gan.py) and the weights of the extra
+    terms (trainer/terms/; a zero weight switches a term off)."""
+
     # One-sided label smoothing (Salimans et al. 2016): real targets 0.9, fake 0.0.
     real_target: float = 0.9
     fake_target: float = 0.0
-    # An exponential moving average of the generator's weights (Yazici et al. 2019) is what is
-    # exported, with BatchNorm statistics recomputed for the averaged weights; 0 disables it.
-    # The decay ramps up as min(ema_decay, (1 + t) / (10 + t)) at update t, so the random
-    # initial weights do not linger in the average.
-    ema_decay: float = 0.0
+    # The latent code's mutual-information term (needs model.latent_categories).
+    latent_code_weight: float = 1.0
+    # The code's head as a clusterer of the real images (CatGAN, IMSAT): this weight times
+    # (the mean entropy of its prediction per real image - the entropy of its mean).
+    real_cluster_weight: float = 0.0
+    # IMSAT's self-augmentation: this weight times KL(p(real image) || p(the image shifted by
+    # up to cluster_shift_pixels)). Needs real_cluster_weight.
+    cluster_consistency_weight: float = 0.0
+    cluster_shift_pixels: int = 2
+    # R1 (Mescheder et al. 2018): r1_weight / 2 times the squared input gradient of the logit
+    # at each real image; lazily (StyleGAN2) every r1_interval-th step, r1_interval times as heavy.
+    r1_weight: float = 0.0
+    r1_interval: int = 1
+
+    def __post_init__(self) -> None:
+        _at_least_one(self, "r1_interval")
+        if self.latent_code_weight < 0:
+            raise ValueError(f"latent_code_weight must be >= 0, got {self.latent_code_weight}")
+        if self.cluster_consistency_weight and not self.real_cluster_weight:
+            raise ValueError("cluster_consistency_weight needs real_cluster_weight (the "
+                             "clustering it makes shift-invariant)")
+        if not 0 < self.cluster_shift_pixels < IMAGE_SIZE // 2:
+            raise ValueError(f"cluster_shift_pixels must be in 1..{IMAGE_SIZE // 2 - 1}, "
+                             f"got {self.cluster_shift_pixels}")
+        _not_negative(self, "r1_weight", "real_cluster_weight", "cluster_consistency_weight")
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig(_Settings):
+    """How the networks are updated: one Adam each, the update schedule."""
+
+    learning_rate: float = 2e-4
+    beta_1: float = 0.5
+    adam_epsilon: float = 1e-7  # Keras' default.
+    batch_size: int = 64  # Global batch, split over the replicas.
+    train_steps: int = 1000
+    generator_steps: int = 2  # Generator updates per discriminator step.
+
+    def __post_init__(self) -> None:
+        _at_least_one(self, "batch_size", "train_steps", "generator_steps")
+
+
+@dataclasses.dataclass(frozen=True)
+class AveragingConfig(_Settings):
+    """An exponential moving average of the generator's weights (Yazici et al. 2019) is what is
+    exported, with BatchNorm statistics recomputed for the averaged weights. The decay ramps up
+    as min(ema_decay, (1 + t) / (10 + t)) at update t, so the initial weights do not linger."""
+
+    ema_decay: float = 0.0  # 0: no average; the trained generator is exported.
     ema_standing_samples: int = 4096  # Generated samples per BatchNorm statistics recompute.
-    sync_batch_norm: bool = False  # Batch statistics over all replicas.
+
+    def __post_init__(self) -> None:
+        _at_least_one(self, "ema_standing_samples")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeConfig(_Settings):
+    """Where and how the training runs; none of it changes what is learned, but the seed."""
+
     # A Keras precision policy: "float32", "mixed_bfloat16" (CPUs with AVX512_BF16 or
     # AMX, TPUs) or "mixed_float16" (GPUs, with loss scaling); "auto" picks
     # mixed_bfloat16 on a CPU-only host with native bfloat16, else float32
@@ -114,7 +175,8 @@ class TrainerConfig(_Settings):
     # kernels, "auto" picks forward_conv when no GPU or TPU is visible.
     filter_gradient: str = "auto"
     strategy: str = "auto"
-    seed: int = 0
+    sync_batch_norm: bool = False  # Batch statistics over all replicas.
+    seed: int = 0  # Initial weights, data order, noise.
     log_every_steps: int = 50
     sample_every_steps: int = 250
     # Preemption safety: checkpoints under a stable directory (not the per-execution
@@ -133,39 +195,58 @@ class TrainerConfig(_Settings):
                              f"got {self.filter_gradient!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
-        for name in ("z_dim", "batch_size", "train_steps", "generator_steps",
-                     "log_every_steps", "sample_every_steps", "checkpoint_every_steps",
-                     "checkpoints_to_keep", "ema_standing_samples", "r1_interval"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        if self.latent_categories and self.conditional:
-            raise ValueError("latent_categories is for unconditional generators; a conditional "
-                             "one has its labels")
-        if not 0 <= self.latent_categories <= self.z_dim:
-            raise ValueError(f"latent_categories must be in 0..z_dim ({self.z_dim}), "
-                             f"got {self.latent_categories}")
-        if self.latent_code_weight < 0:
-            raise ValueError(f"latent_code_weight must be >= 0, got {self.latent_code_weight}")
-        if self.real_cluster_weight and not self.latent_categories:
+        _at_least_one(self, "log_every_steps", "sample_every_steps", "checkpoint_every_steps",
+                      "checkpoints_to_keep")
+
+
+TRAINER_GROUPS = {"model": ModelConfig, "objective": ObjectiveConfig,
+                  "optimizer": OptimizerConfig, "averaging": AveragingConfig,
+                  "runtime": RuntimeConfig}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerConfig(_Settings):
+    """The DCGAN's settings, in groups; the Trainer receives it as JSON (`to_dict`)."""
+
+    model: ModelConfig = ModelConfig()
+    objective: ObjectiveConfig = ObjectiveConfig()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    averaging: AveragingConfig = AveragingConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+
+    def __post_init__(self) -> None:  # What needs two groups.
+        if self.objective.real_cluster_weight and not self.model.latent_categories:
             raise ValueError("real_cluster_weight needs latent_categories (the head it trains)")
-        if self.cluster_consistency_weight and not self.real_cluster_weight:
-            raise ValueError("cluster_consistency_weight needs real_cluster_weight (the "
-                             "clustering it makes shift-invariant)")
-        if not 0 < self.cluster_shift_pixels < IMAGE_SIZE // 2:
-            raise ValueError(f"cluster_shift_pixels must be in 1..{IMAGE_SIZE // 2 - 1}, "
-                             f"got {self.cluster_shift_pixels}")
-        if self.discriminator_normalization not in DISCRIMINATOR_NORMALIZATIONS:
-            raise ValueError(f"discriminator_normalization must be one of "
-                             f"{DISCRIMINATOR_NORMALIZATIONS}, "
-                             f"got {self.discriminator_normalization!r}")
-        for name in ("r1_weight", "real_cluster_weight", "cluster_consistency_weight"):
-            if not getattr(self, name) >= 0:  # NaN fails too.
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if len(self.generator_filters) != 2:
-            raise ValueError("generator_filters needs 2 entries (7x7 and 14x14 feature maps) "
-                             f"for 28x28 images, got {self.generator_filters}")
+
+    def replace(self, **groups: dict[str, Any]) -> "TrainerConfig":
+        """A copy with settings changed, by group: replace(optimizer={"train_steps": 10})."""
+        unknown = set(groups) - set(TRAINER_GROUPS)
+        if unknown:
+            raise ValueError(f"unknown TrainerConfig groups: {sorted(unknown)}; the groups are "
+                             f"{sorted(TRAINER_GROUPS)}")
+        return dataclasses.replace(self, **{
+            name: dataclasses.replace(getattr(self, name), **changes)
+            for name, changes in groups.items()})
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainerConfig":
+        """Strict: every key a group, every group's keys its settings; a setting from before
+        the groups is refused with its new place."""
+        unknown = sorted(set(values) - set(TRAINER_GROUPS))
+        if unknown:
+            moved = [f"{key} is now {setting_path(key)}" for key in unknown if setting_path(key)]
+            raise ValueError(f"unknown TrainerConfig settings: {unknown}"
+                             + (f" ({'; '.join(moved)})" if moved else ""))
+        return cls(**{name: TRAINER_GROUPS[name].from_dict(group)
+                      for name, group in values.items()})
+
+
+def setting_path(name: str) -> str | None:
+    """'group.name' of a TrainerConfig setting, or None."""
+    for group, settings in TRAINER_GROUPS.items():
+        if name in {field.name for field in dataclasses.fields(settings)}:
+            return f"{group}.{name}"
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,8 +332,9 @@ class PipelineConfig:
                                            "--direct_num_workers=1")
     enable_cache: bool = True
 
-    def replace_trainer(self, **changes: Any) -> "PipelineConfig":
-        return dataclasses.replace(self, trainer=dataclasses.replace(self.trainer, **changes))
+    def replace_trainer(self, **groups: dict[str, Any]) -> "PipelineConfig":
+        """A copy with Trainer settings changed, by group (TrainerConfig.replace)."""
+        return dataclasses.replace(self, trainer=self.trainer.replace(**groups))
 
 
 # The gates the specification's recipe was calibrated with: `spec` is the reference of every
@@ -264,32 +346,36 @@ SMOKE_MIN_CLASSIFIER_ACCURACY = 0.5
 
 # The specification's DCGAN at the sizes of its MNIST model, 3,000 steps: recognizable digits
 # in minutes on a 2-core CPU.
-SPEC_TRAINER = TrainerConfig(
-    generator_filters=(128, 64), discriminator_filters=(64, 128), batch_size=64,
-    train_steps=3000, log_every_steps=100, sample_every_steps=500)
+SPEC_TRAINER = TrainerConfig(optimizer=OptimizerConfig(train_steps=3000),
+                             runtime=RuntimeConfig(log_every_steps=100, sample_every_steps=500))
 # `make run`: the recipe, trained longer at twice its learning rate, exporting the generator's
 # weight average, with an unsupervised 10-category code whose discriminator head also clusters
 # the real digits, shift-invariantly (the measurements that chose each: docs/experiments.md).
 # Every checkpoint is kept, so `make bench-quality` on a `make run` output directory finds the
 # run cached and draws its curves from them.
-DEFAULT_TRAINER = dataclasses.replace(SPEC_TRAINER, ema_decay=0.999, train_steps=4500,
-                                      checkpoints_to_keep=10, latent_categories=10,
-                                      latent_code_weight=0.2, real_cluster_weight=3.0,
-                                      cluster_consistency_weight=1.0, learning_rate=4e-4)
+DEFAULT_TRAINER = SPEC_TRAINER.replace(
+    model={"latent_categories": 10},
+    objective={"latent_code_weight": 0.2, "real_cluster_weight": 3.0,
+               "cluster_consistency_weight": 1.0},
+    optimizer={"learning_rate": 4e-4, "train_steps": 4500},
+    averaging={"ema_decay": 0.999},
+    runtime={"checkpoints_to_keep": 10})
 # `default`'s settings for an unconditional generator, undone for a conditional one: the
 # labels replace the unsupervised code, and the learning rate goes back to the recipe's (the
 # one the conditional model was tuned at).
-CONDITIONAL_OVERRIDES = {"latent_categories": 0, "real_cluster_weight": 0.0,
-                         "cluster_consistency_weight": 0.0,
-                         "learning_rate": SPEC_TRAINER.learning_rate}
+CONDITIONAL_OVERRIDES = {
+    "model": {"conditional": True, "latent_categories": 0},
+    "objective": {"real_cluster_weight": 0.0, "cluster_consistency_weight": 0.0},
+    "optimizer": {"learning_rate": SPEC_TRAINER.optimizer.learning_rate}}
 
 PRESETS: dict[str, PipelineConfig] = {
     # Seconds: the tests' end-to-end runs on the committed MNIST slice.
     # Its gates are the tiny slice's: 20 steps cannot draw digits, the e2e run must still push.
     "smoke": PipelineConfig(
-        trainer=TrainerConfig(generator_filters=(32, 16), discriminator_filters=(16, 32),
-                              batch_size=32, train_steps=20, log_every_steps=5,
-                              sample_every_steps=10),
+        trainer=TrainerConfig(
+            model=ModelConfig(generator_filters=(32, 16), discriminator_filters=(16, 32)),
+            optimizer=OptimizerConfig(batch_size=32, train_steps=20),
+            runtime=RuntimeConfig(log_every_steps=5, sample_every_steps=10)),
         classifier=ClassifierConfig(epochs=1, batch_size=64),
         # Non-regression stays (a smoke run never replaces a better served generator).
         evaluator=EvaluatorConfig(num_samples=500, gates=QualityGates(
@@ -302,11 +388,12 @@ PRESETS: dict[str, PipelineConfig] = {
     "default": PipelineConfig(trainer=DEFAULT_TRAINER),
     # The class-conditional model (`--preset conditional`, `default` with `--conditional`):
     # 10,000 steps, what the 98% conditional-accuracy target takes on full MNIST.
-    "conditional": PipelineConfig(trainer=dataclasses.replace(
-        DEFAULT_TRAINER, train_steps=10_000, conditional=True, **CONDITIONAL_OVERRIDES)),
+    "conditional": PipelineConfig(trainer=DEFAULT_TRAINER.replace(**CONDITIONAL_OVERRIDES).replace(
+        optimizer={"train_steps": 10_000})),
     # The quality benchmark: `default`, trained 10,000 steps.
-    "full": PipelineConfig(trainer=dataclasses.replace(
-        DEFAULT_TRAINER, train_steps=10_000, log_every_steps=200, sample_every_steps=1000)),
+    "full": PipelineConfig(trainer=DEFAULT_TRAINER.replace(
+        optimizer={"train_steps": 10_000},
+        runtime={"log_every_steps": 200, "sample_every_steps": 1000})),
 }
 
 

@@ -29,13 +29,12 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
 def training_config(args: argparse.Namespace, **changes) -> PipelineConfig:
     """The chosen preset with the overrides given, then `changes` (where the run goes).
     Raises ValueError on a setting the config refuses."""
-    overrides = {name: value for name, value in (("train_steps", args.train_steps),
-                                                 ("batch_size", args.batch_size),
-                                                 ("seed", args.seed),
-                                                 ("strategy", args.strategy),
-                                                 ("mixed_precision", args.mixed_precision),
-                                                 ("conditional", args.conditional or None))
-                 if value is not None}
+    flags = {"optimizer": {"train_steps": args.train_steps, "batch_size": args.batch_size},
+             "runtime": {"seed": args.seed, "strategy": args.strategy,
+                         "mixed_precision": args.mixed_precision}}
+    overrides = {group: {name: value for name, value in settings.items() if value is not None}
+                 for group, settings in flags.items()}
+    config = dataclasses.replace(preset(args.preset), **changes)
     if args.conditional:  # The labels replace `default`'s unconditional-only settings.
-        overrides.update(CONDITIONAL_OVERRIDES)
-    return dataclasses.replace(preset(args.preset), **changes).replace_trainer(**overrides)
+        config = config.replace_trainer(**CONDITIONAL_OVERRIDES)
+    return config.replace_trainer(**overrides)

@@ -41,7 +41,7 @@ def pipeline_root(config: PipelineConfig) -> str:
 
 def checkpoint_root(config: PipelineConfig) -> str:
     """Stable across executions, so a killed Trainer resumes (trainer/run.py keys it further)."""
-    return config.trainer.checkpoint_dir or os.path.join(config.output_dir, "checkpoints")
+    return config.trainer.runtime.checkpoint_dir or os.path.join(config.output_dir, "checkpoints")
 
 
 def metadata_path(config: PipelineConfig) -> str:
@@ -83,10 +83,11 @@ def create_pipeline(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
-        train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=config.trainer.train_steps),
+        train_args=tfx.proto.TrainArgs(splits=["train"],
+                                       num_steps=config.trainer.optimizer.train_steps),
         eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=0),
-        custom_config={TRAINER_CONFIG_KEY: dataclasses.replace(
-            config.trainer, checkpoint_dir=checkpoint_root(config)).to_dict()})
+        custom_config={TRAINER_CONFIG_KEY: config.trainer.replace(
+            runtime={"checkpoint_dir": checkpoint_root(config)}).to_dict()})
     classifier = tfx.components.Trainer(
         run_fn=CLASSIFIER_RUN_FN,
         examples=transform.outputs["transformed_examples"],

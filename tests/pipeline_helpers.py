@@ -19,7 +19,7 @@ def smoke_config(mnist_dir: str, output_dir: str) -> PipelineConfig:
     """The smoke preset in float32: what the e2e tests assert must not depend on whether the
     host computes bfloat16 natively (`auto`)."""
     config = dataclasses.replace(preset("smoke"), mnist_dir=mnist_dir, output_dir=str(output_dir))
-    return config.replace_trainer(mixed_precision="float32")
+    return config.replace_trainer(runtime={"mixed_precision": "float32"})
 
 
 def pushed_versions(config: PipelineConfig) -> list[str]:

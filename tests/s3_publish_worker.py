@@ -17,10 +17,11 @@ import tensorflow as tf
 
 from components import atomic_pusher
 from dcgan_kfp import entrypoint
-from dcgan_common.config import TrainerConfig
+
 from serving.model_store import ModelStore
 from trainer.export import export_generator
 from trainer.models import build_generator
+from settings import trainer_config
 
 VERSION = "1700000000"
 
@@ -34,7 +35,7 @@ def main(base, local_tmp):
     entrypoint.register_object_stores()
     exported = os.path.join(local_tmp, "exported")
     # The specification's generator: megabytes of variables, so copies take a while.
-    export_generator(build_generator(TrainerConfig(mixed_precision="float32")), exported)
+    export_generator(build_generator(trainer_config(mixed_precision="float32")), exported)
     staged = os.path.join(atomic_pusher.staging_dir(base), VERSION)
     for name in files_under(exported):
         tf.io.gfile.makedirs(os.path.dirname(os.path.join(staged, name)))

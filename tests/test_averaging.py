@@ -1,21 +1,21 @@
 """The generator's weight average: the update with warm-up, standing BatchNorm statistics, and
 what is exported and checkpointed."""
 
-import dataclasses
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan_common.config import TrainerConfig
+
 from trainer.averaging import STANDING_BATCH, WARMUP, WeightAverage, recompute_batch_norm_statistics
 from trainer.data import with_noise
 from trainer.gan import DCGAN
 from trainer.train_loop import train
+from settings import trainer_config, with_settings
 
-CONFIG = TrainerConfig(generator_filters=(16, 8), discriminator_filters=(8, 16), batch_size=8,
-                       mixed_precision="float32", ema_decay=0.99, ema_standing_samples=1024)
+CONFIG = trainer_config(generator_filters=(16, 8), discriminator_filters=(8, 16), batch_size=8,
+                        mixed_precision="float32", ema_decay=0.99, ema_standing_samples=1024)
 
 
 def test_the_average_warms_up_then_decays_at_the_configured_rate():
@@ -80,7 +80,7 @@ def test_the_served_generator_has_the_averaged_weights_and_its_own_statistics():
 
 
 def test_without_averaging_the_trained_generator_is_served():
-    gan = DCGAN(dataclasses.replace(CONFIG, ema_decay=0.0), tf.distribute.get_strategy())
+    gan = DCGAN(with_settings(CONFIG, ema_decay=0.0), tf.distribute.get_strategy())
     assert gan.average is None
     steps(gan, 2)
     for served, trained in zip(gan.served_generator().weights, gan.generator.weights):
@@ -88,8 +88,8 @@ def test_without_averaging_the_trained_generator_is_served():
 
 
 def test_the_average_is_checkpointed_and_resumed(tmp_path):
-    config = dataclasses.replace(CONFIG, train_steps=4, checkpoint_every_steps=4,
-                                 sample_every_steps=1000)
+    config = with_settings(CONFIG, train_steps=4, checkpoint_every_steps=4,
+                           sample_every_steps=1000)
     examples = tf.data.Dataset.from_tensor_slices((
         tf.random.stateless_uniform([64, 28, 28, 1], [0, 2], -1, 1),
         tf.range(64, dtype=tf.int64) % 10)).repeat()
@@ -104,4 +104,4 @@ def test_the_average_is_checkpointed_and_resumed(tmp_path):
 @pytest.mark.parametrize("decay", [-0.1, 1.0])
 def test_a_decay_outside_0_1_is_refused(decay):
     with pytest.raises(ValueError, match="ema_decay must be in"):
-        dataclasses.replace(CONFIG, ema_decay=decay)
+        with_settings(CONFIG, ema_decay=decay)

@@ -1,21 +1,21 @@
 """The class-conditional configuration: shapes, label plumbing, export and refusal of bad labels."""
 
-import dataclasses
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan_common.config import TrainerConfig
+
 from trainer.data import with_noise
 from trainer.export import export_generator
 from dcgan_common.features import FAKE_LABELS, REAL_LABELS
 from trainer.gan import DCGAN
 from trainer.models import build_discriminator, build_generator
+from settings import trainer_config, with_settings
 
-CONFIG = TrainerConfig(generator_filters=(16, 8), discriminator_filters=(8, 16), batch_size=8,
-                       conditional=True)
+CONFIG = trainer_config(generator_filters=(16, 8), discriminator_filters=(8, 16), batch_size=8,
+                        conditional=True)
 
 
 def test_models_take_the_one_hot_label():
@@ -34,7 +34,7 @@ def test_models_take_the_one_hot_label():
 
 
 def test_unconditional_models_are_unchanged():
-    config = dataclasses.replace(CONFIG, conditional=False)
+    config = with_settings(CONFIG, conditional=False)
     assert len(build_generator(config).inputs) == 1
     assert not any(type(l).__name__ == "ConcatLabelChannels"
                    for l in build_discriminator(config).layers)
@@ -43,7 +43,7 @@ def test_unconditional_models_are_unchanged():
 def test_real_batches_keep_their_labels_and_fake_labels_are_uniform():
     examples = tf.data.Dataset.from_tensor_slices((tf.zeros([4000, 28, 28, 1]),
                                                    tf.range(4000, dtype=tf.int64) % 10))
-    config = dataclasses.replace(CONFIG, batch_size=4000)
+    config = with_settings(CONFIG, batch_size=4000)
     batch = next(iter(with_noise(examples, config)))
     np.testing.assert_array_equal(batch[REAL_LABELS], np.arange(4000) % 10)
     fake = batch[FAKE_LABELS].numpy().ravel()
@@ -110,7 +110,7 @@ def test_grpc_serves_each_digit_and_refuses_a_bad_label(tmp_path, capsys):
             assert all(images.shape == (3, 28, 28, 1) and images.dtype == np.uint8
                        for images in per_digit)
             assert len({images.tobytes() for images in per_digit}) == 10, signature
-        bad = client_lib.build_request("cond", 2, seed=0, z_dim=CONFIG.z_dim, labels=[3, 12])
+        bad = client_lib.build_request("cond", 2, seed=0, z_dim=CONFIG.model.z_dim, labels=[3, 12])
         with pytest.raises(grpc.RpcError) as raised:
             client.stub.Predict(bad, timeout=30)
         assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -135,7 +135,7 @@ def test_the_conditional_preset_trains_is_evaluated_and_pushed_end_to_end(tmp_pa
     from pipeline import local_runner
     from pipeline_helpers import smoke_config
 
-    config = smoke_config(mnist_slice, tmp_path).replace_trainer(conditional=True)
+    config = smoke_config(mnist_slice, tmp_path).replace_trainer(model={"conditional": True})
     summary = local_runner.run(config)
     assert summary["pushed"] and summary["verdict"] == "BLESSED"
     model = tf.saved_model.load(summary["pushed_model"])

@@ -5,7 +5,6 @@ Each is checked against what it is defined to do, computed independently; their 
 on two replicas and with the forward-convolution gradients is in tests/test_gan.py.
 """
 
-import dataclasses
 
 import keras
 import numpy as np
@@ -15,6 +14,7 @@ import tensorflow as tf
 from dcgan_common.features import REAL
 from test_gan import CONFIG, batch
 from trainer.gan import DCGAN
+from settings import with_settings
 
 
 def top_singular_value(kernel: np.ndarray) -> float:
@@ -38,7 +38,7 @@ def test_spectral_normalisation_keeps_every_discriminator_kernel_at_norm_one():
     """After training, every kernel of the discriminator (convolutions and the logit) has
     spectral norm 1, and the discriminator has no BatchNorm; the specification's
     discriminator (BatchNorm) has kernels of other norms, so the check can fail."""
-    spectral = train(dataclasses.replace(CONFIG, discriminator_normalization="spectral"), 20)
+    spectral = train(with_settings(CONFIG, discriminator_normalization="spectral"), 20)
     assert not [layer for layer in spectral.discriminator.layers
                 if isinstance(layer, keras.layers.BatchNormalization)]
     norms = [top_singular_value(kernel) for kernel in kernels(spectral)]
@@ -63,8 +63,8 @@ def squared_input_gradient(gan: DCGAN, images: np.ndarray) -> float:
 def test_r1_penalty_is_half_the_weight_times_the_squared_input_gradient(filter_gradient):
     """The reported penalty against an independent computation on the same networks
     (learning rate 0): r1_weight / 2 * mean over the real batch of |d logit / d image|^2."""
-    config = dataclasses.replace(CONFIG, r1_weight=3.0, learning_rate=0.0,
-                                 filter_gradient=filter_gradient)
+    config = with_settings(CONFIG, r1_weight=3.0, learning_rate=0.0,
+                           filter_gradient=filter_gradient)
     gan = DCGAN(config, tf.distribute.get_strategy())
     b = batch(config)
     expected = 0.5 * 3.0 * squared_input_gradient(gan, b[REAL])
@@ -76,7 +76,7 @@ def test_lazy_r1_applies_the_penalty_every_interval_steps_interval_times_heavier
     """r1_interval 4 (learning rate 0, one batch): the penalty is in the steps at step 0 and
     4 only, at 4 * r1_weight / 2 * the squared input gradient; the other steps are the
     unpenalised step (no r1_penalty), and only those two compiled steps exist."""
-    config = dataclasses.replace(CONFIG, r1_weight=3.0, r1_interval=4, learning_rate=0.0)
+    config = with_settings(CONFIG, r1_weight=3.0, r1_interval=4, learning_rate=0.0)
     gan = DCGAN(config, tf.distribute.get_strategy())
     b = batch(config)
     expected = 4 * 0.5 * 3.0 * squared_input_gradient(gan, b[REAL])
@@ -95,7 +95,7 @@ def test_lazy_r1_applies_the_penalty_every_interval_steps_interval_times_heavier
 def test_r1_penalty_changes_the_discriminator_update_only_through_its_weight():
     """Same seed, same batch: with the penalty the discriminator's weights move differently;
     without it no r1_penalty is reported (the step is the specification's)."""
-    plain, penalised = (train(dataclasses.replace(CONFIG, r1_weight=weight), 1)
+    plain, penalised = (train(with_settings(CONFIG, r1_weight=weight), 1)
                         for weight in (0.0, 10.0))
     assert "r1_penalty" not in plain.train_step(batch(CONFIG))
     moved = [not np.allclose(a, b) for a, b in zip(kernels(plain), kernels(penalised))]
@@ -110,4 +110,4 @@ def test_r1_penalty_changes_the_discriminator_update_only_through_its_weight():
 ])
 def test_regulariser_settings_outside_their_range_are_refused(changes, message):
     with pytest.raises(ValueError, match=message):
-        dataclasses.replace(CONFIG, **changes)
+        with_settings(CONFIG, **changes)

@@ -18,11 +18,12 @@ from components import atomic_pusher
 from components.sample_quality_evaluator import SampleQualityEvaluator
 from dcgan_common.layout import EVALUATION_FILE
 from pipeline import pipeline as pipeline_def
-from dcgan_common.config import PRESETS, EvaluatorConfig, TrainerConfig
+from dcgan_common.config import PRESETS, EvaluatorConfig
 from trainer.export import export_generator
 from trainer.models import build_generator
 from pipeline.metadata import live_artifacts
 from pipeline_helpers import pushed_versions
+from settings import trainer_config
 
 
 def collapsed_generator() -> keras.Model:
@@ -35,7 +36,7 @@ def collapsed_generator() -> keras.Model:
 
 CANDIDATES = {
     "collapsed": collapsed_generator,
-    "untrained": lambda: build_generator(TrainerConfig(generator_filters=(32, 16))),
+    "untrained": lambda: build_generator(trainer_config(generator_filters=(32, 16))),
 }
 
 

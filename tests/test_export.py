@@ -4,15 +4,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan_common.config import TrainerConfig
+
 from trainer.export import export_generator
 from dcgan_common.images import to_uint8
 from trainer.models import build_generator
+from settings import trainer_config
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    generator = build_generator(TrainerConfig(generator_filters=(16, 8), mixed_precision="float32"))
+    generator = build_generator(trainer_config(generator_filters=(16, 8), mixed_precision="float32"))
     path = str(tmp_path_factory.mktemp("export") / "1")
     export_generator(generator, path)
     return generator, tf.saved_model.load(path)
@@ -31,15 +32,15 @@ def test_serving_default_maps_z_to_the_generators_uint8_images_and_pngs(exported
 
 
 def test_a_generator_trained_in_bfloat16_is_served_in_float32(tmp_path):
-    generator = build_generator(TrainerConfig(generator_filters=(16, 8),
-                                              mixed_precision="mixed_bfloat16"))
+    generator = build_generator(trainer_config(generator_filters=(16, 8),
+                                               mixed_precision="mixed_bfloat16"))
     assert any(layer.compute_dtype == "bfloat16" for layer in generator.layers)
     path = str(tmp_path / "1")
     export_generator(generator, path)
     graph = tf.saved_model.load(path).signatures["serving_default"].graph.as_graph_def()
     assert "DT_FLOAT" in str(graph) and "DT_BFLOAT16" not in str(graph)
     served = tf.saved_model.load(path).signatures["serving_default"](z=tf.ones([2, 100]))
-    float32 = build_generator(TrainerConfig(generator_filters=(16, 8), mixed_precision="float32"))
+    float32 = build_generator(trainer_config(generator_filters=(16, 8), mixed_precision="float32"))
     float32.set_weights(generator.get_weights())
     np.testing.assert_array_equal(served["images"].numpy(),
                                   to_uint8(float32(tf.ones([2, 100]), training=False)).numpy())

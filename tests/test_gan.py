@@ -1,6 +1,5 @@
 """The DCGAN train step: update schedule, optimizers, and MirroredStrategy equivalence."""
 
-import dataclasses
 import functools
 
 import keras
@@ -12,16 +11,17 @@ from dcgan_common.config import TrainerConfig
 from trainer.data import with_noise
 from dcgan_common.features import REAL, Z
 from trainer.gan import DCGAN
+from settings import trainer_config, with_settings
 
 # float32: the numerical comparisons below are at float tolerance.
-CONFIG = TrainerConfig(generator_filters=(16, 8), discriminator_filters=(8, 16), batch_size=8,
-                       mixed_precision="float32")
+CONFIG = trainer_config(generator_filters=(16, 8), discriminator_filters=(8, 16), batch_size=8,
+                        mixed_precision="float32")
 
 
 def batch(config: TrainerConfig, seed: int = 0) -> dict[str, tf.Tensor]:
     examples = tf.data.Dataset.from_tensor_slices((
-        tf.random.stateless_uniform([config.batch_size, 28, 28, 1], [seed, 1], -1, 1),
-        tf.range(config.batch_size, dtype=tf.int64) % 10))
+        tf.random.stateless_uniform([config.optimizer.batch_size, 28, 28, 1], [seed, 1], -1, 1),
+        tf.range(config.optimizer.batch_size, dtype=tf.int64) % 10))
     return next(iter(with_noise(examples, config)))
 
 
@@ -38,7 +38,7 @@ def test_batch_carries_separate_noise_for_every_generator_update():
 
 @pytest.mark.parametrize("generator_steps", [1, 2, 3])
 def test_update_schedule_two_discriminator_updates_and_n_generator_updates(generator_steps):
-    config = dataclasses.replace(CONFIG, generator_steps=generator_steps)
+    config = with_settings(CONFIG, generator_steps=generator_steps)
     gan = DCGAN(config, tf.distribute.get_strategy())
     for _ in range(2):
         metrics = gan.train_step(batch(config))
@@ -51,7 +51,7 @@ def test_update_schedule_two_discriminator_updates_and_n_generator_updates(gener
 @pytest.mark.parametrize("generator_steps", [1, 2])
 def test_first_generator_update_reuses_the_discriminators_fake_batch(generator_steps):
     """One generator forward pass per generator update, none extra for the D fake batch."""
-    config = dataclasses.replace(CONFIG, generator_steps=generator_steps)
+    config = with_settings(CONFIG, generator_steps=generator_steps)
     gan = DCGAN(config, tf.distribute.get_strategy())
     calls = []
     gan.generator.call = lambda *args, _call=gan.generator.call, **kwargs: (
@@ -74,8 +74,8 @@ def test_the_train_step_uses_the_configured_targets(real_target, fake_target):
     """The step's reported losses against an independent computation with the configured
     targets: D on real -> real_target, D on fake -> fake_target, G -> 1. Learning rate 0 keeps
     the weights fixed, so every loss in the step sees the same networks."""
-    config = dataclasses.replace(CONFIG, real_target=real_target, fake_target=fake_target,
-                                 learning_rate=0.0, generator_steps=1)
+    config = with_settings(CONFIG, real_target=real_target, fake_target=fake_target,
+                           learning_rate=0.0, generator_steps=1)
     gan = DCGAN(config, tf.distribute.get_strategy())
     b = batch(config)
     d, g = gan.discriminator, gan.generator
@@ -116,8 +116,8 @@ def test_mirrored_two_replicas_match_one_device_for_a_full_step(regulariser):
     A large epsilon makes the update proportional to the gradient, so float
     tolerance applies to every weight.
     """
-    config = dataclasses.replace(CONFIG, sync_batch_norm=True, adam_epsilon=1.0,
-                                 learning_rate=0.05, **regulariser)
+    config = with_settings(CONFIG, sync_batch_norm=True, adam_epsilon=1.0,
+                           learning_rate=0.05, **regulariser)
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     assert len(devices) == 2, devices
     single = DCGAN(config, tf.distribute.OneDeviceStrategy(devices[0]))
@@ -156,10 +156,10 @@ def test_forward_conv_filter_gradients_match_native_ones_for_a_full_step(regular
     A large Adam epsilon makes the update proportional to the gradient (see the
     MirroredStrategy test), so float tolerance applies to every weight.
     """
-    config = dataclasses.replace(CONFIG, adam_epsilon=1.0, learning_rate=0.05, **regulariser)
-    native = DCGAN(dataclasses.replace(config, filter_gradient="native"),
+    config = with_settings(CONFIG, adam_epsilon=1.0, learning_rate=0.05, **regulariser)
+    native = DCGAN(with_settings(config, filter_gradient="native"),
                    tf.distribute.get_strategy())
-    ours = DCGAN(dataclasses.replace(config, filter_gradient="forward_conv"),
+    ours = DCGAN(with_settings(config, filter_gradient="forward_conv"),
                  tf.distribute.get_strategy())
     ours.generator.set_weights(native.generator.get_weights())
     ours.discriminator.set_weights(native.discriminator.get_weights())
@@ -174,7 +174,7 @@ def test_forward_conv_filter_gradients_match_native_ones_for_a_full_step(regular
 @pytest.mark.parametrize("policy, compute", [("mixed_bfloat16", "bfloat16"),
                                              ("mixed_float16", "float16")])
 def test_mixed_precision_computes_in_half_precision_with_float32_outputs(policy, compute):
-    config = dataclasses.replace(CONFIG, mixed_precision=policy)
+    config = with_settings(CONFIG, mixed_precision=policy)
     gan = DCGAN(config, tf.distribute.get_strategy())
     hidden = next(layer for layer in gan.generator.layers
                   if isinstance(layer, keras.layers.Conv2DTranspose))
@@ -257,5 +257,5 @@ def test_the_seed_fixes_the_initial_weights_and_so_the_run():
     b = batch(CONFIG)
     assert {k: float(v) for k, v in first.train_step(b).items()} == \
         {k: float(v) for k, v in again.train_step(b).items()}
-    other = DCGAN(dataclasses.replace(CONFIG, seed=1), tf.distribute.get_strategy())
+    other = DCGAN(with_settings(CONFIG, seed=1), tf.distribute.get_strategy())
     assert any(not np.array_equal(a, c) for a, c in zip(weights(again), weights(other)))

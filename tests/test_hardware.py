@@ -2,8 +2,9 @@
 
 import pytest
 
-from dcgan_common.config import TrainerConfig
+
 from trainer import hardware
+from settings import trainer_config
 
 FLAGS = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f {extra} avx512_vnni\n"
 
@@ -26,10 +27,10 @@ def test_auto_resolves_by_hardware(monkeypatch, accelerator, bfloat16, precision
                                    filter_gradient):
     monkeypatch.setattr(hardware, "has_accelerator", lambda: accelerator)
     monkeypatch.setattr(hardware, "cpu_has_native_bfloat16", lambda: bfloat16)
-    resolved = hardware.resolve(TrainerConfig())
-    assert (resolved.mixed_precision, resolved.filter_gradient) == (precision, filter_gradient)
+    resolved = hardware.resolve(trainer_config())
+    assert (resolved.runtime.mixed_precision, resolved.runtime.filter_gradient) == (precision, filter_gradient)
     # Explicit settings are kept.
-    explicit = TrainerConfig(mixed_precision="mixed_float16", filter_gradient="native")
+    explicit = trainer_config(mixed_precision="mixed_float16", filter_gradient="native")
     assert hardware.resolve(explicit) == explicit
 
 

@@ -2,13 +2,12 @@
 generator's one-hot input, the discriminator's head, the code term of both losses, the head's
 clustering term on real images and its shift consistency, serving."""
 
-import dataclasses
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan_common.config import TrainerConfig
+
 from dcgan_common.features import REAL, Z
 from dcgan_common.images import to_uint8
 from trainer.export import export_generator, float32_copy
@@ -16,9 +15,10 @@ from trainer.gan import DCGAN
 from trainer.terms.clustering import SHIFT_VIEW, shifted
 from trainer.models import CategoricalCode, build_discriminator, build_generator
 from test_gan import batch
+from settings import trainer_config, with_settings
 
-CONFIG = TrainerConfig(generator_filters=(16, 8), discriminator_filters=(8, 16), batch_size=8,
-                       mixed_precision="float32", latent_categories=10)
+CONFIG = trainer_config(generator_filters=(16, 8), discriminator_filters=(8, 16), batch_size=8,
+                        mixed_precision="float32", latent_categories=10)
 
 
 def test_the_category_of_standard_normal_noise_is_uniform():
@@ -50,7 +50,7 @@ def test_the_generator_reads_the_code_and_the_discriminator_has_a_head_for_it():
 def test_the_code_term_is_the_heads_cross_entropy_on_the_category_of_z():
     """Learning rate 0: the step's reported code_loss equals the head's softmax cross-entropy
     against argmax(z[:, :10]) on the fake minibatch, computed independently."""
-    config = dataclasses.replace(CONFIG, learning_rate=0.0, generator_steps=1)
+    config = with_settings(CONFIG, learning_rate=0.0, generator_steps=1)
     gan = DCGAN(config, tf.distribute.get_strategy())
     b = batch(config)
     z = b[Z][:, 0]
@@ -67,7 +67,7 @@ def test_training_moves_the_head_only_through_the_fake_minibatch_term():
     step skips it instead of failing); with the code weight 0 the fake term's gradient is 0 and
     the head stays as initialised; with weight 1 it learns."""
     for weight, moves in ((0.0, False), (1.0, True)):
-        config = dataclasses.replace(CONFIG, latent_code_weight=weight)
+        config = with_settings(CONFIG, latent_code_weight=weight)
         gan = DCGAN(config, tf.distribute.get_strategy())
         head = gan.discriminator.get_layer("category_logits").kernel
         before = head.numpy().copy()
@@ -83,7 +83,7 @@ def test_the_real_cluster_term_is_mean_entropy_minus_the_entropy_of_the_mean():
     """Learning rate 0: the reported term equals weight * (mean over the real minibatch of
     the head's prediction entropy - the entropy of the minibatch's mean prediction),
     computed independently; it lies in [-log 10, log 10]."""
-    config = dataclasses.replace(CONFIG, learning_rate=0.0, real_cluster_weight=0.5)
+    config = with_settings(CONFIG, learning_rate=0.0, real_cluster_weight=0.5)
     gan = DCGAN(config, tf.distribute.get_strategy())
     b = batch(config)
     _, category_logits = gan.discriminator(b[REAL], training=True)
@@ -100,8 +100,8 @@ def test_the_real_cluster_term_is_mean_entropy_minus_the_entropy_of_the_mean():
 def test_the_real_cluster_term_alone_trains_the_head_towards_confident_balanced_clusters():
     """Code weight 0 (the fake term's gradient is 0), cluster weight 1: the head moves, and
     over a few steps on one real minibatch the term falls."""
-    config = dataclasses.replace(CONFIG, latent_code_weight=0.0, real_cluster_weight=1.0,
-                                 learning_rate=1e-3)
+    config = with_settings(CONFIG, latent_code_weight=0.0, real_cluster_weight=1.0,
+                           learning_rate=1e-3)
     gan = DCGAN(config, tf.distribute.get_strategy())
     head = gan.discriminator.get_layer("category_logits").kernel
     before = head.numpy().copy()
@@ -132,12 +132,12 @@ def test_the_consistency_term_is_the_kl_from_the_real_prediction_to_the_shifted_
     computed independently from the same shifts; without the setting it is not reported. On
     the CPU on every host: a GPU's TF32 convolutions could differ between the step and the
     independent pass by more than the tolerance."""
-    config = dataclasses.replace(CONFIG, learning_rate=0.0, real_cluster_weight=1.0,
-                                 cluster_consistency_weight=2.0)
+    config = with_settings(CONFIG, learning_rate=0.0, real_cluster_weight=1.0,
+                           cluster_consistency_weight=2.0)
     b = batch(config)
     with tf.device("/CPU:0"):
         gan = DCGAN(config, tf.distribute.get_strategy())
-        moved = shifted(b[REAL], config.cluster_shift_pixels, gan.stateless_seed(SHIFT_VIEW))
+        moved = shifted(b[REAL], config.objective.cluster_shift_pixels, gan.stateless_seed(SHIFT_VIEW))
         p, q = (tf.nn.softmax(gan.discriminator(images, training=True)[1]).numpy()
                 .astype(np.float64) for images in (b[REAL], moved))
         metrics = gan.train_step(b)
@@ -145,7 +145,7 @@ def test_the_consistency_term_is_the_kl_from_the_real_prediction_to_the_shifted_
     expected = 2.0 * (p * (np.log(p) - np.log(q))).sum(axis=1).mean()
     assert float(metrics["cluster_consistency_loss"]) == pytest.approx(expected, rel=1e-4)
     assert expected > 1e-4
-    without = dataclasses.replace(config, cluster_consistency_weight=0.0)
+    without = with_settings(config, cluster_consistency_weight=0.0)
     assert "cluster_consistency_loss" not in DCGAN(without, tf.distribute.get_strategy()
                                                    ).train_step(b)
 
@@ -153,8 +153,8 @@ def test_the_consistency_term_is_the_kl_from_the_real_prediction_to_the_shifted_
 def test_the_consistency_term_trains_the_head_towards_shift_invariance():
     """The term alone moving the discriminator (code and clustering terms weighted ~0): over
     steps on one real minibatch it falls."""
-    config = dataclasses.replace(CONFIG, latent_code_weight=0.0, real_cluster_weight=1e-9,
-                                 cluster_consistency_weight=1.0, learning_rate=1e-3)
+    config = with_settings(CONFIG, latent_code_weight=0.0, real_cluster_weight=1e-9,
+                           cluster_consistency_weight=1.0, learning_rate=1e-3)
     gan = DCGAN(config, tf.distribute.get_strategy())
     b = batch(config)
     losses = [float(gan.train_step(b)["cluster_consistency_loss"]) for _ in range(15)]
@@ -162,7 +162,7 @@ def test_the_consistency_term_trains_the_head_towards_shift_invariance():
 
 
 def test_a_coded_generator_is_served_with_its_code(tmp_path):
-    generator = build_generator(dataclasses.replace(CONFIG, mixed_precision="mixed_bfloat16"))
+    generator = build_generator(with_settings(CONFIG, mixed_precision="mixed_bfloat16"))
     export_generator(generator, str(tmp_path / "1"))
     served = tf.saved_model.load(str(tmp_path / "1")).signatures["serving_default"]
     z = tf.random.stateless_normal([5, 100], seed=[1, 2])
@@ -186,4 +186,4 @@ def test_a_coded_generator_is_served_with_its_code(tmp_path):
 ])
 def test_bad_code_settings_are_refused(changes, message):
     with pytest.raises(ValueError, match=message):
-        dataclasses.replace(CONFIG, **changes)
+        with_settings(CONFIG, **changes)

@@ -1,12 +1,12 @@
 """dcgan-pipeline's command line: presets, overrides and a clear error for a bad directory."""
 
-import dataclasses
 import os
 
 import pytest
 
 from dcgan_common.config import preset
 from pipeline import console
+from settings import with_settings
 
 
 @pytest.fixture(autouse=True)
@@ -20,8 +20,8 @@ def test_overrides_apply_on_top_of_the_preset(tmp_path, mnist_slice):
                                     "--preset", "smoke", "--train-steps", "7",
                                     "--batch-size", "16"])
     config = console.config_from_args(args)
-    assert config.trainer.train_steps == 7 and config.trainer.batch_size == 16
-    assert config.trainer.generator_filters == (32, 16)  # The rest is the smoke preset's.
+    assert config.trainer.optimizer.train_steps == 7 and config.trainer.optimizer.batch_size == 16
+    assert config.trainer.model.generator_filters == (32, 16)  # The rest is the smoke preset's.
     assert config.mnist_dir == mnist_slice and config.output_dir == str(tmp_path)
 
 
@@ -51,9 +51,9 @@ def test_unknown_preset_and_strategy_are_refused(tmp_path):
 def test_precision_flag(tmp_path):
     args = console.parse_args(["--mixed-precision", "mixed_bfloat16",
                                     "--output-dir", str(tmp_path)])
-    assert console.config_from_args(args).trainer.mixed_precision == "mixed_bfloat16"
+    assert console.config_from_args(args).trainer.runtime.mixed_precision == "mixed_bfloat16"
     assert console.config_from_args(console.parse_args(
-        ["--output-dir", str(tmp_path)])).trainer.mixed_precision == "auto"
+        ["--output-dir", str(tmp_path)])).trainer.runtime.mixed_precision == "auto"
     args = console.parse_args(["--mixed-precision", "bf16", "--output-dir", str(tmp_path)])
     with pytest.raises(ValueError, match="mixed_precision must be one of"):
         console.config_from_args(args)
@@ -64,18 +64,19 @@ def test_conditional_preset_and_flag(tmp_path):
         ["--preset", "conditional", "--output-dir", str(tmp_path)]))
     by_flag = console.config_from_args(console.parse_args(
         ["--conditional", "--output-dir", str(tmp_path)]))
-    assert by_flag.trainer.conditional and by_preset.trainer.conditional
-    # The preset is the flag on `default` with the budget that reaches 98% accuracy (docs/pipeline.md).
-    assert by_preset.trainer.train_steps == 10_000
-    assert by_flag.trainer.train_steps == preset("default").trainer.train_steps
-    assert by_preset.trainer == dataclasses.replace(by_flag.trainer, train_steps=10_000)
+    assert by_flag.trainer.model.conditional and by_preset.trainer.model.conditional
+    # The preset is the flag on `default` with the budget that reaches 98% accuracy
+    # (docs/pipeline.md).
+    assert by_preset.trainer.optimizer.train_steps == 10_000
+    assert by_flag.trainer.optimizer.train_steps == preset("default").trainer.optimizer.train_steps
+    assert by_preset.trainer == with_settings(by_flag.trainer, train_steps=10_000)
     # `default`'s unsupervised latent code gives way to the labels (the config refuses both),
     # and its learning rate, measured with the code, to the recipe's.
-    assert preset("default").trainer.latent_categories == 10
-    assert preset("default").trainer.real_cluster_weight > 0
-    assert preset("default").trainer.cluster_consistency_weight > 0
-    assert preset("default").trainer.learning_rate == 4e-4
+    assert preset("default").trainer.model.latent_categories == 10
+    assert preset("default").trainer.objective.real_cluster_weight > 0
+    assert preset("default").trainer.objective.cluster_consistency_weight > 0
+    assert preset("default").trainer.optimizer.learning_rate == 4e-4
     for trainer in (by_flag.trainer, by_preset.trainer):
-        assert trainer.latent_categories == 0 and trainer.real_cluster_weight == 0
-        assert trainer.cluster_consistency_weight == 0
-        assert trainer.learning_rate == preset("spec").trainer.learning_rate == 2e-4
+        assert trainer.model.latent_categories == 0 and trainer.objective.real_cluster_weight == 0
+        assert trainer.objective.cluster_consistency_weight == 0
+        assert trainer.optimizer.learning_rate == preset("spec").trainer.optimizer.learning_rate == 2e-4

@@ -22,7 +22,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
                                      model_service_pb2_grpc, prediction_service_pb2_grpc)
 
-from dcgan_common.config import TrainerConfig
+
 from serving import client as client_lib
 from serving import limits, rest
 from serving import api
@@ -32,6 +32,7 @@ from serving.model_store import ModelStore
 from serving.grpc_server import serve
 from trainer.export import export_generator
 from trainer.models import build_generator
+from settings import trainer_config
 
 MODEL = "dcgan_mnist"
 MAX_BATCH = 64
@@ -47,7 +48,7 @@ def push(base: str, version: int, seed: int) -> None:
     """Exports a generator and publishes it as <base>/<version> with one rename."""
     keras.utils.set_random_seed(seed)
     staging = os.path.join(os.path.dirname(base), f".staging-{version}")
-    export_generator(build_generator(TrainerConfig(generator_filters=(16, 8))), staging)
+    export_generator(build_generator(trainer_config(generator_filters=(16, 8))), staging)
     os.makedirs(base, exist_ok=True)
     os.rename(staging, os.path.join(base, str(version)))
 
@@ -71,7 +72,7 @@ def server(tmp_path_factory):
 
 
 def request(signature="serving_default", count=3, model=MODEL, **inputs):
-    req = client_lib.build_request(model, count, seed=5, z_dim=TrainerConfig().z_dim,
+    req = client_lib.build_request(model, count, seed=5, z_dim=trainer_config().model.z_dim,
                                    signature=signature)
     for name, value in inputs.items():
         req.inputs.pop("z", None)

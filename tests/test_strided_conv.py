@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan_common.config import TrainerConfig
+
 from trainer.models import build_discriminator, build_generator
 from trainer.strided_conv import StridedConv2D, StridedConv2DTranspose
+from settings import trainer_config
 
 # (layer class, stock class, input shape, filters, kernel, strides, bias, activation): every
 # convolution of the DCGAN, the one-channel image layers (sub-pixel path) included.
@@ -59,11 +60,11 @@ def test_the_config_chooses_the_layers():
     for setting, conv, transpose in (("native", keras.layers.Conv2D,
                                       keras.layers.Conv2DTranspose),
                                      ("forward_conv", StridedConv2D, StridedConv2DTranspose)):
-        config = TrainerConfig(filter_gradient=setting)
+        config = trainer_config(filter_gradient=setting)
         assert {type(l) for l in build_discriminator(config).layers
                 if isinstance(l, keras.layers.Conv2D)} == {conv}
         assert {type(l) for l in build_generator(config).layers
                 if isinstance(l, keras.layers.Conv2DTranspose)} == {transpose}
     with pytest.raises(ValueError, match="filter_gradient must be one of"):
-        TrainerConfig(filter_gradient="fast")
+        trainer_config(filter_gradient="fast")
 

@@ -1,6 +1,5 @@
 """Training for real: kill-and-resume, divergence, multi-worker (processes on loopback)."""
 
-import dataclasses
 import json
 import os
 import signal
@@ -14,17 +13,18 @@ import pytest
 import tensorflow as tf
 
 from components import mnist_idx
-from dcgan_common.config import TrainerConfig
+
 from dcgan_common import features
 from trainer.data import training_dataset
 from dcgan_common.features import Z
 from trainer.gan import DCGAN
 from trainer.run import checkpoint_dir, train_and_export
 from trainer.train_loop import TrainingDivergedError, train
+from settings import trainer_config, with_settings
 
 WORKER = os.path.join(os.path.dirname(__file__), "train_worker.py")
-TINY = TrainerConfig(generator_filters=(16, 8), discriminator_filters=(8, 16), batch_size=16,
-                     log_every_steps=10, sample_every_steps=1000, checkpoint_every_steps=10)
+TINY = trainer_config(generator_filters=(16, 8), discriminator_filters=(8, 16), batch_size=16,
+                      log_every_steps=10, sample_every_steps=1000, checkpoint_every_steps=10)
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +51,8 @@ def start(config, pattern, run_dir, serving_dir, env=None, log=None):
 
 
 def test_a_killed_training_resumes_from_its_last_checkpoint(tmp_path, transformed):
-    config = dataclasses.replace(TINY, train_steps=400,
-                                 checkpoint_dir=str(tmp_path / "checkpoints"))
+    config = with_settings(TINY, train_steps=400,
+                           checkpoint_dir=str(tmp_path / "checkpoints"))
     directory = checkpoint_dir(config, [transformed])
     with open(tmp_path / "first.log", "wb") as log:
         process = start(config, transformed, tmp_path / "run", tmp_path / "out" / "1", log=log)
@@ -76,16 +76,16 @@ def test_a_killed_training_resumes_from_its_last_checkpoint(tmp_path, transforme
     assert f"step {resumed + 10 - resumed % 10}/400" in output  # Picks up after the checkpoint.
     assert "step 10/400" not in output
     assert tf.train.latest_checkpoint(directory).endswith("-400")
-    assert len(tf.io.gfile.glob(os.path.join(directory, "ckpt-*.index"))) <= TINY.checkpoints_to_keep
+    assert len(tf.io.gfile.glob(os.path.join(directory, "ckpt-*.index"))) <= TINY.runtime.checkpoints_to_keep
     assert tf.saved_model.load(str(tmp_path / "out" / "1")).signatures["serving_default"]
 
 
 def test_a_resumed_run_continues_the_data_and_noise_where_it_stopped(tmp_path, transformed):
-    config = dataclasses.replace(TINY, checkpoint_every_steps=2)
+    config = with_settings(TINY, checkpoint_every_steps=2)
     expected = [batch[Z].numpy() for batch in training_dataset([transformed], config).take(6)]
 
     def noise_seen(train_steps: int) -> list[np.ndarray]:
-        gan = DCGAN(dataclasses.replace(config, train_steps=train_steps),
+        gan = DCGAN(with_settings(config, train_steps=train_steps),
                     tf.distribute.get_strategy())
         seen, step = [], gan.train_step
         gan.train_step = lambda batch: (seen.append(batch[Z].numpy()), step(batch))[1]
@@ -98,7 +98,7 @@ def test_a_resumed_run_continues_the_data_and_noise_where_it_stopped(tmp_path, t
 
 
 def test_a_diverging_run_stops_with_the_step_and_exports_nothing(tmp_path, transformed):
-    config = dataclasses.replace(TINY, train_steps=200, learning_rate=1e12, beta_1=0.0)
+    config = with_settings(TINY, train_steps=200, learning_rate=1e12, beta_1=0.0)
     with pytest.raises(TrainingDivergedError, match=r"training diverged at step \d+: .*nan"):
         train_and_export(config, [transformed], str(tmp_path / "run"), str(tmp_path / "serving"))
     assert not os.path.exists(tmp_path / "serving")
@@ -109,8 +109,8 @@ def test_two_workers_train_to_identical_weights_and_only_the_chief_exports(tmp_p
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     # Synchronized BatchNorm: otherwise each worker keeps moving statistics of its own
     # half of the batch (the trainable weights are identical either way).
-    config = dataclasses.replace(TINY, train_steps=5, strategy="multi_worker",
-                                 sync_batch_norm=True)
+    config = with_settings(TINY, train_steps=5, strategy="multi_worker",
+                           sync_batch_norm=True)
     workers = []
     for index in range(2):
         log = open(tmp_path / f"worker{index}.log", "wb")
@@ -136,8 +136,8 @@ def test_killed_workers_resume_from_the_chiefs_checkpoint(tmp_path, transformed)
     """Both workers killed mid-run; restarted, they restore the chief's last checkpoint."""
     ports = [portpicker.pick_unused_port() for _ in range(2)]
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
-    config = dataclasses.replace(TINY, train_steps=300, strategy="multi_worker",
-                                 sync_batch_norm=True,
+    config = with_settings(TINY, train_steps=300, strategy="multi_worker",
+                           sync_batch_norm=True,
                                  checkpoint_dir=str(tmp_path / "checkpoints"))
     directory = checkpoint_dir(config, [transformed])
 
@@ -184,13 +184,13 @@ def test_checkpoints_resume_only_on_the_same_data_in_the_same_paths(tmp_path, tr
     data.parent.mkdir()
     data.write_bytes(open(transformed, "rb").read())
     pattern = str(data.parent / "*")
-    config = dataclasses.replace(TINY, train_steps=4, checkpoint_every_steps=2,
-                                 checkpoint_dir=str(tmp_path / "checkpoints"))
+    config = with_settings(TINY, train_steps=4, checkpoint_every_steps=2,
+                           checkpoint_dir=str(tmp_path / "checkpoints"))
     first = checkpoint_dir(config, [pattern])
     train_and_export(config, [pattern], str(tmp_path / "run1"), str(tmp_path / "serving1"))
     assert tf.train.latest_checkpoint(first).endswith("-4")
 
-    longer = dataclasses.replace(config, train_steps=6)
+    longer = with_settings(config, train_steps=6)
     with caplog.at_level("INFO"):
         train_and_export(longer, [pattern], str(tmp_path / "run2"), str(tmp_path / "serving2"))
     assert "resumed from checkpoint" not in caplog.text  # Other settings: another key.

@@ -17,17 +17,17 @@ def with_noise(examples: tf.data.Dataset, config: TrainerConfig) -> tf.data.Data
     The noise is stateless, keyed by the seed and the batch index, so the
     same config replays the same inputs.
     """
-    batches = examples.batch(config.batch_size, drop_remainder=True)
-    size, steps = config.batch_size, config.generator_steps
+    batches = examples.batch(config.optimizer.batch_size, drop_remainder=True)
+    size, steps = config.optimizer.batch_size, config.optimizer.generator_steps
 
     def attach(index: tf.Tensor, pair: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
-        seed = tf.stack([tf.constant(config.seed, tf.int64), index])
+        seed = tf.stack([tf.constant(config.runtime.seed, tf.int64), index])
         noise_seed, labels_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
 
         return {
             REAL: pair[0],
             REAL_LABELS: tf.cast(pair[1], tf.int64),
-            Z: tf.random.stateless_normal([size, steps, config.z_dim], noise_seed),
+            Z: tf.random.stateless_normal([size, steps, config.model.z_dim], noise_seed),
             FAKE_LABELS: tf.random.stateless_uniform([size, steps], labels_seed, 0,
                                                      features.NUM_CLASSES, tf.int64),
         }
@@ -37,7 +37,7 @@ def with_noise(examples: tf.data.Dataset, config: TrainerConfig) -> tf.data.Data
 
 def training_dataset(file_patterns: list[str], config: TrainerConfig) -> tf.data.Dataset:
     examples = transformed_examples(file_patterns).cache()
-    examples = examples.shuffle(config.shuffle_buffer, seed=config.seed).repeat()
+    examples = examples.shuffle(config.runtime.shuffle_buffer, seed=config.runtime.seed).repeat()
     dataset = with_noise(examples, config).prefetch(tf.data.AUTOTUNE)
     # Multi-worker: every worker builds the same global batches and keeps its share.
     options = tf.data.Options()

@@ -29,10 +29,10 @@ from trainer.terms import Term, View, terms_for
 
 
 def _adam(config: TrainerConfig) -> keras.optimizers.Optimizer:
-    adam = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1,
-                                 epsilon=config.adam_epsilon)
+    adam = keras.optimizers.Adam(config.optimizer.learning_rate, beta_1=config.optimizer.beta_1,
+                                 epsilon=config.optimizer.adam_epsilon)
     # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
-    return keras.optimizers.LossScaleOptimizer(adam) if config.mixed_precision == \
+    return keras.optimizers.LossScaleOptimizer(adam) if config.runtime.mixed_precision == \
         "mixed_float16" else adam
 
 
@@ -46,7 +46,7 @@ class DCGAN:
         self.terms = terms_for(config)
         # The seed fixes the initial weights too (not only the data order and the noise), so a
         # run can be repeated.
-        keras.utils.set_random_seed(config.seed)
+        keras.utils.set_random_seed(config.runtime.seed)
         with strategy.scope():
             self.generator = build_generator(config)
             self.discriminator = build_discriminator(config)
@@ -56,20 +56,21 @@ class DCGAN:
             self.g_optimizer.build(self.generator.trainable_variables)
             self.d_optimizer.build(self.discriminator.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-            self.average = (WeightAverage(self.generator, config.ema_decay)
-                            if config.ema_decay else None)
+            self.average = (WeightAverage(self.generator, config.averaging.ema_decay)
+                            if config.averaging.ema_decay else None)
         # One compiled step with the lazy terms (applied every `interval` steps) and one without.
         lazy = {term.interval for term in self.terms if term.interval > 1}
         self._lazy_interval = lazy.pop() if lazy else 1
         self._compiled_steps = {due: tf.function(functools.partial(self._train_step, due=due),
-                                                 jit_compile=config.jit_compile)
+                                                 jit_compile=config.runtime.jit_compile)
                                 for due in {False, bool(self.terms)}}
 
     def _loss(self, logits: tf.Tensor, target: float) -> tf.Tensor:
         logits = tf.cast(logits, tf.float32)
         per_example = tf.nn.sigmoid_cross_entropy_with_logits(
             labels=tf.fill(tf.shape(logits), target), logits=logits)
-        return tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)
+        return tf.nn.compute_average_loss(per_example,
+                                          global_batch_size=self.config.optimizer.batch_size)
 
     def _apply(self, tape: tf.GradientTape, loss: tf.Tensor, model: keras.Model,
                optimizer: keras.optimizers.Optimizer) -> None:
@@ -93,7 +94,7 @@ class DCGAN:
 
     def inputs(self, first: tf.Tensor, labels: tf.Tensor) -> tf.Tensor | list[tf.Tensor]:
         """A model's inputs: `first` alone, or with the one-hot labels when conditional."""
-        if not self.config.conditional:
+        if not self.config.model.conditional:
             return first
         return [first, tf.one_hot(labels, features.NUM_CLASSES)]
 
@@ -101,12 +102,12 @@ class DCGAN:
         """The discriminator's logit for each image, and its latent-category logits (None
         without `latent_categories`)."""
         outputs = self.discriminator(self.inputs(images, labels), training=True)
-        return (outputs[0], outputs[1]) if self.config.latent_categories else (outputs, None)
+        return (outputs[0], outputs[1]) if self.config.model.latent_categories else (outputs, None)
 
     def stateless_seed(self, key: int) -> tf.Tensor:
         """A random seed keyed by the run's seed, the step, the replica and `key`, so a run
         replays exactly."""
-        seed = tf.constant([self.config.seed, key], tf.int64)
+        seed = tf.constant([self.config.runtime.seed, key], tf.int64)
         for data in (self.step, tf.distribute.get_replica_context().replica_id_in_sync_group):
             seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(data, tf.int64))
         return seed
@@ -140,7 +141,7 @@ class DCGAN:
         with tf.GradientTape() as tape:
             real = self._look(batch[REAL], batch[REAL_LABELS],
                               watch=any(term.needs_input_gradient for term in terms))
-            d_loss_real = self._loss(real.logits, config.real_target)
+            d_loss_real = self._loss(real.logits, config.objective.real_target)
             d_total = self._with_terms(d_loss_real, terms, "real", real, terms_d)
         self._apply(tape, d_total, self.discriminator, self.d_optimizer)
 
@@ -152,7 +153,7 @@ class DCGAN:
             with generator_tape.stop_recording():  # The discriminator's update, unrecorded.
                 with tf.GradientTape() as tape:
                     fake = self._look(fakes, labels, z)
-                    d_loss_fake = self._loss(fake.logits, config.fake_target)
+                    d_loss_fake = self._loss(fake.logits, config.objective.fake_target)
                     d_total = self._with_terms(d_loss_fake, terms, "fake", fake, terms_d)
                 self._apply(tape, d_total, self.discriminator, self.d_optimizer)
             # The discriminator has changed: it scores the same fakes again.
@@ -162,7 +163,7 @@ class DCGAN:
         self._apply(generator_tape, g_total, self.generator, self.g_optimizer)
 
         # 4. The other generator updates, each on fresh noise.
-        for index in range(1, config.generator_steps):
+        for index in range(1, config.optimizer.generator_steps):
             z, labels = batch[Z][:, index], batch[FAKE_LABELS][:, index]
             with tf.GradientTape() as tape:
                 fakes = self.generator(self.inputs(z, labels), training=True)
@@ -172,8 +173,8 @@ class DCGAN:
             self._apply(tape, g_total, self.generator, self.g_optimizer)
 
         return {"d_loss": d_loss_real + d_loss_fake, "g_loss": g_loss,
-                "d_real": tf.reduce_sum(tf.sigmoid(real.logits)) / config.batch_size,
-                "d_fake": tf.reduce_sum(tf.sigmoid(fake.logits)) / config.batch_size,
+                "d_real": tf.reduce_sum(tf.sigmoid(real.logits)) / config.optimizer.batch_size,
+                "d_fake": tf.reduce_sum(tf.sigmoid(fake.logits)) / config.optimizer.batch_size,
                 **terms_d}
 
     def train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -205,12 +206,12 @@ class DCGAN:
         for variable, average in zip(generator.trainable_variables, self.average.averages):
             variable.assign(tf.convert_to_tensor(average))
         recompute_batch_norm_statistics(generator, self._standing_inputs,
-                                        self.config.ema_standing_samples)
+                                        self.config.averaging.ema_standing_samples)
         return generator
 
     def _standing_inputs(self, index: int, size: int) -> tf.Tensor | list[tf.Tensor]:
         """Fixed noise (and labels) for the standing statistics: the same for every export."""
-        seed = tf.constant([self.config.seed, -2 - index], tf.int64)
-        z = tf.random.stateless_normal([size, self.config.z_dim], seed=seed)
+        seed = tf.constant([self.config.runtime.seed, -2 - index], tf.int64)
+        z = tf.random.stateless_normal([size, self.config.model.z_dim], seed=seed)
         labels = tf.random.stateless_uniform([size], seed, 0, features.NUM_CLASSES, tf.int64)
         return self.inputs(z, labels)

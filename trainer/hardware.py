@@ -6,7 +6,6 @@ TensorFlow runtime, which MultiWorkerMirroredStrategy must configure first.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 import tensorflow as tf
@@ -34,9 +33,10 @@ def resolve(config: TrainerConfig) -> TrainerConfig:
     natively, else float32 (GPUs: choose mixed_float16 explicitly; not measured here).
     filter_gradient 'auto': forward_conv on a CPU-only host, else native."""
     on_cpu = not has_accelerator()
-    precision, filter_gradient = config.mixed_precision, config.filter_gradient
+    precision, filter_gradient = config.runtime.mixed_precision, config.runtime.filter_gradient
     if precision == "auto":
         precision = "mixed_bfloat16" if on_cpu and cpu_has_native_bfloat16() else "float32"
     if filter_gradient == "auto":
         filter_gradient = "forward_conv" if on_cpu else "native"
-    return dataclasses.replace(config, mixed_precision=precision, filter_gradient=filter_gradient)
+    return config.replace(runtime={"mixed_precision": precision,
+                                   "filter_gradient": filter_gradient})

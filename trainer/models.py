@@ -79,7 +79,7 @@ def category_of(z, categories: int):
 def model_inputs(config: TrainerConfig, first: keras.KerasTensor
                  ) -> tuple[list[keras.KerasTensor], keras.KerasTensor | None]:
     """The model's inputs: `first`, plus a one-hot label input when conditional."""
-    if not config.conditional:
+    if not config.model.conditional:
         return [first], None
     label = keras.Input((features.NUM_CLASSES,), name="label_onehot")
     return [first, label], label
@@ -91,18 +91,19 @@ def _elementwise_policy(config: TrainerConfig) -> str:
     CPUs have no bfloat16 arithmetic for element-wise kernels. In the TensorFlow profiler
     this took a bfloat16 step from 107 to 99 ms (LeakyReluGrad 19 -> 1 ms, casts +4 ms).
     """
-    return "float32" if config.mixed_precision == "mixed_bfloat16" else config.mixed_precision
+    precision = config.runtime.mixed_precision
+    return "float32" if precision == "mixed_bfloat16" else precision
 
 
 def _conv_classes(config: TrainerConfig) -> tuple[type[layers.Conv2D],
                                                     type[layers.Conv2DTranspose]]:
-    if config.filter_gradient == "forward_conv":
+    if config.runtime.filter_gradient == "forward_conv":
         return StridedConv2D, StridedConv2DTranspose
     return layers.Conv2D, layers.Conv2DTranspose
 
 
 def _batch_norm(config: TrainerConfig) -> layers.Layer:
-    return layers.BatchNormalization(synchronized=config.sync_batch_norm,
+    return layers.BatchNormalization(synchronized=config.runtime.sync_batch_norm,
                                      dtype=_elementwise_policy(config))
 
 
@@ -113,13 +114,13 @@ def build_generator(config: TrainerConfig) -> keras.Model:
     BatchNorm and ReLU, and a tanh output layer.
     """
     config = resolve(config)
-    first, second = config.generator_filters
-    inputs, label = model_inputs(config, keras.Input((config.z_dim,), name="z"))
-    policy = config.mixed_precision  # Hidden layers; the output stays float32 for the loss.
+    first, second = config.model.generator_filters
+    inputs, label = model_inputs(config, keras.Input((config.model.z_dim,), name="z"))
+    policy = config.runtime.mixed_precision  # Hidden layers; the output stays float32 for the loss.
     _, conv_transpose = _conv_classes(config)
     x = inputs[0] if label is None else layers.Concatenate()(inputs)
-    if config.latent_categories:
-        x = CategoricalCode(config.latent_categories, dtype=policy)(x)
+    if config.model.latent_categories:
+        x = CategoricalCode(config.model.latent_categories, dtype=policy)(x)
     x = layers.Dense(PROJECTED_SIZE * PROJECTED_SIZE * first, use_bias=False, dtype=policy)(x)
     x = layers.ReLU(dtype=_elementwise_policy(config))(_batch_norm(config)(x))
     x = layers.Reshape((PROJECTED_SIZE, PROJECTED_SIZE, first), dtype=policy)(x)
@@ -127,16 +128,16 @@ def build_generator(config: TrainerConfig) -> keras.Model:
         if label is not None:
             x = ConcatLabelChannels(dtype=policy)(x, label)
         if upsample:
-            x = conv_transpose(filters, config.kernel_size, strides=2, padding="same",
+            x = conv_transpose(filters, config.model.kernel_size, strides=2, padding="same",
                                use_bias=False, dtype=policy)(x)
             x = layers.ReLU(dtype=_elementwise_policy(config))(_batch_norm(config)(x))
-        for _ in range(config.generator_extra_layers):
-            x = conv_transpose(filters, config.kernel_size, strides=1, padding="same",
+        for _ in range(config.model.generator_extra_layers):
+            x = conv_transpose(filters, config.model.kernel_size, strides=1, padding="same",
                                use_bias=False, dtype=policy)(x)
             x = layers.ReLU(dtype=_elementwise_policy(config))(_batch_norm(config)(x))
     if label is not None:
         x = ConcatLabelChannels(dtype=policy)(x, label)
-    images = conv_transpose(1, config.kernel_size, strides=2, padding="same",
+    images = conv_transpose(1, config.model.kernel_size, strides=2, padding="same",
                             activation="tanh", dtype="float32", name="images")(x)
     return keras.Model(inputs if label is not None else inputs[0], images, name="generator")
 
@@ -150,27 +151,27 @@ def build_discriminator(config: TrainerConfig) -> keras.Model:
     LeakyReLU(0.2).
     """
     config = resolve(config)
-    policy = config.mixed_precision  # Hidden layers; the output stays float32 for the loss.
+    policy = config.runtime.mixed_precision  # Hidden layers; the output stays float32 for the loss.
     conv, _ = _conv_classes(config)
     inputs, label = model_inputs(config, keras.Input(features.IMAGE_SHAPE, name="images"))
-    spectral = config.discriminator_normalization == "spectral"
+    spectral = config.model.discriminator_normalization == "spectral"
 
     def normalized(layer: layers.Layer) -> layers.Layer:
         return StepwiseSpectralNormalization(layer, dtype=layer.dtype_policy) if spectral else layer
 
     x = inputs[0]
-    for index, filters in enumerate(config.discriminator_filters):
+    for index, filters in enumerate(config.model.discriminator_filters):
         if label is not None and index < 2:  # carpedm20: the label beside the image and h0.
             x = ConcatLabelChannels(dtype=policy)(x, label)
         batch_norm = index > 0 and not spectral
-        x = normalized(conv(filters, config.kernel_size, strides=2, padding="same",
+        x = normalized(conv(filters, config.model.kernel_size, strides=2, padding="same",
                             use_bias=not batch_norm, dtype=policy))(x)
         if batch_norm:
             x = _batch_norm(config)(x)
-        x = layers.LeakyReLU(config.leaky_relu_slope, dtype=_elementwise_policy(config))(x)
+        x = layers.LeakyReLU(config.model.leaky_relu_slope, dtype=_elementwise_policy(config))(x)
     flat = layers.Flatten(dtype=policy)(x)
     outputs = normalized(layers.Dense(1, dtype="float32", name="logit"))(flat)
-    if config.latent_categories:
-        outputs = [outputs, normalized(layers.Dense(config.latent_categories, dtype="float32",
+    if config.model.latent_categories:
+        outputs = [outputs, normalized(layers.Dense(config.model.latent_categories, dtype="float32",
                                                     name="category_logits"))(flat)]
     return keras.Model(inputs if label is not None else inputs[0], outputs, name="discriminator")

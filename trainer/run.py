@@ -38,25 +38,27 @@ def data_fingerprint(file_patterns: list[str]) -> str:
 def checkpoint_dir(config: TrainerConfig, train_files: list[str]) -> str:
     """A stable directory per (config, training data content): a retry of the same training
     resumes, a run on other data or with other settings starts fresh."""
-    if not config.checkpoint_dir:
+    if not config.runtime.checkpoint_dir:
         return ""
-    key = json.dumps({"config": {**config.to_dict(), "checkpoint_dir": ""},
+    key = json.dumps({"config": config.replace(runtime={"checkpoint_dir": ""}).to_dict(),
                       "data": data_fingerprint(train_files)}, sort_keys=True)
-    return os.path.join(config.checkpoint_dir, hashlib.sha256(key.encode()).hexdigest()[:16])
+    return os.path.join(config.runtime.checkpoint_dir,
+                        hashlib.sha256(key.encode()).hexdigest()[:16])
 
 
 def train_and_export(config: TrainerConfig, train_files: list[str], run_dir: str,
                      serving_dir: str) -> DCGAN:
     """Trains under the configured strategy; only the chief keeps what it writes."""
-    strategy = make_strategy(config.strategy)
+    strategy = make_strategy(config.runtime.strategy)
     chief = is_chief(strategy)
     dataset = training_dataset(train_files, config)
     gan = DCGAN(config, strategy)
     logging.info("DCGAN training: %d steps, global batch %d, %d replica(s) under %s%s; "
-                 "precision %s, filter gradients %s", config.train_steps, config.batch_size,
+                 "precision %s, filter gradients %s", config.optimizer.train_steps,
+                 config.optimizer.batch_size,
                  strategy.num_replicas_in_sync, type(strategy).__name__,
-                 "" if chief else " (non-chief worker)", gan.config.mixed_precision,
-                 gan.config.filter_gradient)
+                 "" if chief else " (non-chief worker)", gan.config.runtime.mixed_precision,
+                 gan.config.runtime.filter_gradient)
     # Non-chief workers take part in every write, into a scratch directory that is removed.
     if not chief:
         run_dir = tempfile.mkdtemp(prefix="dcgan-worker-")

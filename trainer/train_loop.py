@@ -26,7 +26,8 @@ class TrainingDivergedError(RuntimeError):
 
 def fixed_noise(config: TrainerConfig) -> tf.Tensor:
     """The z of every sample grid, so grids of one run are comparable."""
-    return tf.random.stateless_normal([GRID_SAMPLES, config.z_dim], seed=[config.seed, -1])
+    return tf.random.stateless_normal([GRID_SAMPLES, config.model.z_dim],
+                                      seed=[config.runtime.seed, -1])
 
 
 def save_grid(gan: DCGAN, z: tf.Tensor, step: int, run_dir: str) -> str:
@@ -59,7 +60,7 @@ class Checkpoints:
             fixed_z=fixed_z, **({"weight_average": gan.average} if gan.average else {}))
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, directory if chief else os.path.join(scratch_dir, "checkpoints"),
-            max_to_keep=gan.config.checkpoints_to_keep)
+            max_to_keep=gan.config.runtime.checkpoints_to_keep)
 
     def restore(self) -> int:
         """The step to resume after (0 for a fresh start)."""
@@ -77,7 +78,7 @@ class Checkpoints:
 
 def train(gan: DCGAN, dataset: tf.data.Dataset, run_dir: str, checkpoint_dir: str = "",
           chief: bool = True) -> dict[str, float]:
-    """Trains (or resumes) up to `config.train_steps`; returns the last step's metrics.
+    """Trains (or resumes) up to `config.optimizer.train_steps`; returns the last step's metrics.
 
     Raises TrainingDivergedError on a NaN or Inf loss.
     """
@@ -86,8 +87,8 @@ def train(gan: DCGAN, dataset: tf.data.Dataset, run_dir: str, checkpoint_dir: st
     checkpoints = (Checkpoints(gan, z, checkpoint_dir, run_dir, chief)
                    if checkpoint_dir else None)
     start = checkpoints.restore() if checkpoints else 0
-    if start >= config.train_steps:
-        log.info("already trained to step %d of %d", start, config.train_steps)
+    if start >= config.optimizer.train_steps:
+        log.info("already trained to step %d of %d", start, config.optimizer.train_steps)
         return {}
     # BackupAndRestore semantics: the batches of the steps already trained are skipped, so a
     # resumed run trains on the images and noise an uninterrupted run would have used.
@@ -99,7 +100,7 @@ def train(gan: DCGAN, dataset: tf.data.Dataset, run_dir: str, checkpoint_dir: st
         if chief and start == 0:
             save_grid(gan, z, 0, run_dir)
         started, started_step = time.perf_counter(), start
-        for step in range(start + 1, config.train_steps + 1):
+        for step in range(start + 1, config.optimizer.train_steps + 1):
             metrics = {k: float(v) for k, v in gan.train_step(next(batches)).items()}
             bad = [k for k in ("d_loss", "g_loss") if not math.isfinite(metrics[k])]
             if bad:
@@ -109,19 +110,20 @@ def train(gan: DCGAN, dataset: tf.data.Dataset, run_dir: str, checkpoint_dir: st
             gan.step.assign(step)
             for name, value in metrics.items():
                 tf.summary.scalar(name, value, step=step)
-            last = step == config.train_steps
-            if step % config.log_every_steps == 0 or last:
+            last = step == config.optimizer.train_steps
+            if step % config.runtime.log_every_steps == 0 or last:
                 elapsed = time.perf_counter() - started
-                rate = (step - started_step) * config.batch_size / max(elapsed, 1e-9)
-                left = (config.train_steps - step) * config.batch_size / max(rate, 1e-9)
+                rate = (step - started_step) * config.optimizer.batch_size / max(elapsed, 1e-9)
+                left = ((config.optimizer.train_steps - step) * config.optimizer.batch_size
+                        / max(rate, 1e-9))
                 log.info("step %d/%d d_loss %.4f g_loss %.4f D(x) %.3f D(G(z)) %.3f "
-                         "%.0f images/s, %.0f s left", step, config.train_steps,
+                         "%.0f images/s, %.0f s left", step, config.optimizer.train_steps,
                          metrics["d_loss"], metrics["g_loss"], metrics["d_real"],
                          metrics["d_fake"], rate, left)
                 started, started_step = time.perf_counter(), step
-            if chief and (step % config.sample_every_steps == 0 or last):
+            if chief and (step % config.runtime.sample_every_steps == 0 or last):
                 save_grid(gan, z, step, run_dir)
-            if checkpoints and (step % config.checkpoint_every_steps == 0 or last):
+            if checkpoints and (step % config.runtime.checkpoint_every_steps == 0 or last):
                 checkpoints.save(step)
     writer.close()
     return metrics

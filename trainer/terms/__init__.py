@@ -18,8 +18,8 @@ __all__ = ["Step", "Term", "View", "terms_for"]
 
 def terms_for(config: TrainerConfig) -> list[Term]:
     """The terms the configuration enables (a zero weight switches a term off)."""
-    candidates = [(config.r1_weight, R1Penalty),
-                  (config.real_cluster_weight, RealClustering),
-                  (config.cluster_consistency_weight, ShiftConsistency),
-                  (config.latent_categories, LatentCode)]
+    candidates = [(config.objective.r1_weight, R1Penalty),
+                  (config.objective.real_cluster_weight, RealClustering),
+                  (config.objective.cluster_consistency_weight, ShiftConsistency),
+                  (config.model.latent_categories, LatentCode)]
     return [term(config) for enabled, term in candidates if enabled]

@@ -57,4 +57,5 @@ class Term:
 
     def average(self, per_example: tf.Tensor) -> tf.Tensor:
         """A per-example loss of this replica as its share of the global-batch mean."""
-        return tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)
+        return tf.nn.compute_average_loss(per_example,
+                                          global_batch_size=self.config.optimizer.batch_size)

@@ -45,9 +45,9 @@ class RealClustering(Term):
         conditional = self.average(-tf.reduce_sum(p * log_p, axis=1))
         context = tf.distribute.get_replica_context()
         mean = context.all_reduce(tf.distribute.ReduceOp.SUM,
-                                  tf.reduce_sum(p, axis=0)) / self.config.batch_size
+                                  tf.reduce_sum(p, axis=0)) / self.config.optimizer.batch_size
         marginal = -tf.reduce_sum(mean * tf.math.log(mean + 1e-12))
-        return self.config.real_cluster_weight * (
+        return self.config.objective.real_cluster_weight * (
             conditional - marginal / context.num_replicas_in_sync)
 
 
@@ -60,11 +60,11 @@ class ShiftConsistency(Term):
     name = "cluster_consistency_loss"
 
     def real(self, gan, view: View) -> tf.Tensor:
-        moved = shifted(view.images, self.config.cluster_shift_pixels,
+        moved = shifted(view.images, self.config.objective.cluster_shift_pixels,
                         gan.stateless_seed(SHIFT_VIEW))
         _, shifted_logits = gan.critic(moved, view.labels)
         target = tf.stop_gradient(tf.nn.log_softmax(tf.cast(view.category_logits, tf.float32)))
         per_example = tf.reduce_sum(
             tf.exp(target) * (target - tf.nn.log_softmax(tf.cast(shifted_logits, tf.float32))),
             axis=1)
-        return self.config.cluster_consistency_weight * self.average(per_example)
+        return self.config.objective.cluster_consistency_weight * self.average(per_example)

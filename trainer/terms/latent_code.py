@@ -17,8 +17,8 @@ class LatentCode(Term):
 
     def fake(self, gan, view: View) -> tf.Tensor:
         per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=category_of(view.z, self.config.latent_categories),
+            labels=category_of(view.z, self.config.model.latent_categories),
             logits=tf.cast(view.category_logits, tf.float32))
-        return self.config.latent_code_weight * self.average(per_example)
+        return self.config.objective.latent_code_weight * self.average(per_example)
 
     generator = fake

@@ -18,11 +18,11 @@ class R1Penalty(Term):
 
     def __init__(self, config: TrainerConfig):
         super().__init__(config)
-        self.interval = config.r1_interval
+        self.interval = config.objective.r1_interval
 
     def real(self, gan, view: View) -> tf.Tensor:
         with view.input_tape:  # The sum is part of what the input gradient differentiates.
             summed = tf.reduce_sum(tf.cast(view.logits, tf.float32))
         gradient = tf.cast(view.input_tape.gradient(summed, view.images), tf.float32)
         per_example = tf.reduce_sum(tf.square(gradient), axis=[1, 2, 3])
-        return 0.5 * self.config.r1_weight * self.interval * self.average(per_example)
+        return 0.5 * self.config.objective.r1_weight * self.interval * self.average(per_example)
