@@ -159,3 +159,18 @@ def test_quality_seeds_reports_median_and_range_over_seeds(tmp_path):
     assert report["spread"]["fid_to_floor"] == {"median": pytest.approx(sum(fids) / 2),
                                                 "min": min(fids), "max": max(fids)}
     assert all(run["verdict"] == "BLESSED" and run["wall_time_s"] > 0 for run in report["runs"])
+
+
+def test_step_fingerprint_is_identical_for_the_same_code_and_names_what_differs(tmp_path):
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    run_bench("bench.step_fingerprint", "--out", str(first), "--steps", "2")
+    printed = run_bench("bench.step_fingerprint", "--out", str(second), "--steps", "2",
+                        "--compare", str(first))
+    assert printed.count("identical") == 4
+    edited = json.loads(first.read_text())
+    edited["default"]["losses"][1]["d_loss"] += 1e-7
+    first.write_text(json.dumps(edited))
+    done = subprocess.run([sys.executable, "-m", "bench.step_fingerprint", "--out",
+                           str(tmp_path / "third.json"), "--steps", "2", "--compare", str(first)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 1 and "default: differs" in done.stdout
