@@ -72,7 +72,7 @@ def checkpoint_curves(config, train_files: list[str], classifier_uri: str,
     for path in tf.train.get_checkpoint_state(directory).all_model_checkpoint_paths:
         step = int(path.rsplit("-", 1)[1])
         for kind, generator in checkpoint_generators(config, path).items():
-            fake = generator_samples(generator, config.z_dim, FID_SAMPLES)
+            fake = generator_samples(generator, config.model.z_dim, FID_SAMPLES)
             features, probabilities = embedding.embed(embed_fn, to_unit_range(fake))
             histogram = quality_metrics.class_histogram(probabilities.argmax(1))
             values = {"fid": quality_metrics.frechet_distance(real_features, features),
