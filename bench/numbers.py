@@ -42,12 +42,14 @@ def _source(report: dict) -> str:
     flags = ", ".join(machine["flags"]) or "no AVX2"
     return (f"{report['date'][:10]}, {report['commit'][:7]}"
             f"{' (+ uncommitted)' if report.get('uncommitted_changes') else ''}, "
-            f"{machine['cpu']} x{machine['cores']} ({flags}), {machine['gpus']} GPU")
+            f"{machine['cpu']}, {machine['cores']} cores ({flags}), "
+            f"{machine['gpus'] or 'no'} GPU")
 
 
-def _range(spread: dict, fmt: str) -> str:
-    return (f"{format(spread['median'], fmt)} "
-            f"({format(spread['min'], fmt)}-{format(spread['max'], fmt)})")
+def _range(spread: dict, fmt: str, unit: str = "") -> str:
+    """median (min-max), each with its unit."""
+    return (f"{format(spread['median'], fmt)}{unit} "
+            f"({format(spread['min'], fmt)}{unit}-{format(spread['max'], fmt)}{unit})")
 
 
 def rows() -> list[str]:
@@ -58,13 +60,13 @@ def rows() -> list[str]:
         spread, count = seeds["spread"], len(seeds["runs"])
         found.append(
             f"| `{seeds['preset']}` (`make run`), median (range) of {count} seeds | "
-            f"FID {_range(spread['fid_to_floor'], '.2f')}x the floor, MNIST score "
+            f"FID {_range(spread['fid_to_floor'], '.2f', 'x')} the floor, MNIST score "
             f"{_range(spread['mnist_score'], '.2f')}; "
             f"{sum(run['verdict'] == 'BLESSED' for run in seeds['runs'])} of {count} blessed | "
             f"{_link(SEEDS_REPORT)}: {_source(seeds)} |")
         found.append(
             f"| `make run` wall time, median (range) of {count} | "
-            f"{_range({k: v / 60 for k, v in spread['wall_time_s'].items()}, '.1f')} min"
+            f"{_range({k: v / 60 for k, v in spread['wall_time_s'].items()}, '.1f', ' min')}"
             f"{'; ' + seeds['note'] if seeds.get('note') else ''} | "
             f"{_link(SEEDS_REPORT)} |")
     for preset in ONE_RUN_PRESETS:

@@ -26,6 +26,7 @@ from dcgan_kfp import backend_rules, compiler, entrypoint, local_run, scheduler
 from pipeline import pipeline as pipeline_def
 from dcgan_common.config import PipelineConfig
 from pipeline.options import add_training_options, training_config
+from pipeline.run_lock import OutputDirLocked, RunLock
 
 
 LOCAL_IMAGE = "dcgan-mnist:local"  # What `make image` tags.
@@ -224,9 +225,12 @@ def _main(args: argparse.Namespace) -> int:
             print(f"wrote {args.output}")
             return 0
         if args.command == "local-run":
-            return _local_run(args, config, resources)
+            if is_object_store(config.output_dir):  # No locks there (pipeline/run_lock.py).
+                return _local_run(args, config, resources)
+            with RunLock(config.output_dir):
+                return _local_run(args, config, resources)
         return _submit(args, config, resources)
-    except ValueError as err:  # Also CronError and BackendRuleError.
+    except (ValueError, OutputDirLocked) as err:  # Also CronError and BackendRuleError.
         print(f"dcgan-kfp: {err}", file=sys.stderr)
         return 2
     except ApiException as err:

@@ -24,6 +24,7 @@ from absl import logging as absl_logging
 
 from dcgan_common.config import PipelineConfig
 from pipeline.options import add_training_options, training_config
+from pipeline.run_lock import OutputDirLocked, RunLock
 
 LOG_DIR = "logs"
 PROGRESS_LOGGERS = ("trainer.train_loop", "trainer.classifier",
@@ -154,13 +155,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     output_dir = os.path.abspath(args.output_dir)
     try:
         config = config_from_args(args)  # Bad settings: refused before anything runs.
-        log_path = open_log(output_dir)  # Missing or unwritable: refused here too.
-    except ValueError as err:
+        with RunLock(output_dir) as lock:  # A live run on this directory: refused here.
+            return _run(args, config, output_dir, lock.took_over)
+    except (ValueError, OutputDirLocked) as err:
         print(f"dcgan-pipeline: {err}", file=sys.stderr)
         return 2
     except OSError as err:
         print(f"dcgan-pipeline: --output-dir {args.output_dir}: {err.strerror}", file=sys.stderr)
         return 2
+
+
+def _run(args: argparse.Namespace, config: PipelineConfig, output_dir: str,
+         took_over: dict[str, Any] | None) -> int:
+    """The run, holding its output directory; returns the exit code."""
+    log_path = open_log(output_dir)  # Missing or unwritable: OSError, refused by main.
     terminal = sys.stdout if args.verbose else redirect_output(log_path)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger().setLevel(logging.INFO)
@@ -172,6 +180,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger().addHandler(progress)
     progress.say(f"dcgan-pipeline: preset {args.preset}, output {output_dir}\n"
                  f"full log: {log_path}")
+    if took_over:
+        progress.say(f"taking over {output_dir}: the run that held it (pid "
+                     f"{took_over.get('pid')}, started {took_over.get('started')}) is no longer "
+                     "running")
     from pipeline import local_runner  # pylint: disable=import-outside-toplevel
     try:
         summary = local_runner.run(config)

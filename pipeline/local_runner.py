@@ -15,7 +15,9 @@ import tensorflow as tf
 from tfx import v1 as tfx
 
 from pipeline import pipeline as pipeline_def
+from components.atomic_pusher import is_object_store
 from pipeline.metadata import component_durations, latest_outputs
+from pipeline.run_lock import RunLock
 from dcgan_common.config import PipelineConfig
 from dcgan_common.layout import EVALUATION_FILE, LOGS_DIR, SAMPLES_DIR
 
@@ -56,7 +58,15 @@ def run_summary(config: PipelineConfig, wall_time_s: float) -> dict[str, Any]:
 
 
 def run(config: PipelineConfig) -> dict[str, Any]:
-    """Runs the whole DAG and returns (and writes) the run summary."""
+    """Runs the whole DAG and returns (and writes) the run summary. Holds the output directory
+    (pipeline/run_lock.py) if it is local: raises OutputDirLocked if a live run holds it."""
+    if is_object_store(config.output_dir):
+        return _run(config)
+    with RunLock(config.output_dir):
+        return _run(config)
+
+
+def _run(config: PipelineConfig) -> dict[str, Any]:
     tf.io.gfile.makedirs(config.output_dir)
     started = time.perf_counter()
     tfx.orchestration.LocalDagRunner().run(pipeline_def.create_pipeline(
@@ -66,4 +76,3 @@ def run(config: PipelineConfig) -> dict[str, Any]:
     with open(os.path.join(config.output_dir, SUMMARY_FILE), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2)
     return summary
-

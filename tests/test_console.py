@@ -112,8 +112,8 @@ def test_an_output_dir_that_cannot_be_written_fails_in_one_line(tmp_path, make_b
     elif os.geteuid() != 0:
         output_dir, reason = tmp_path / "read-only", "Permission denied"
         output_dir.mkdir(mode=0o500)
-    else:  # root writes anywhere permissions allow nothing; sysfs refuses new directories.
-        output_dir, reason = "/sys", "Operation not permitted"
+    else:  # root writes anywhere permissions allow nothing; sysfs refuses new files.
+        output_dir, reason = "/sys", "Permission denied"  # Creating /sys/run.lock.
     done = dcgan_pipeline("--preset", "smoke", "--mnist-dir", SLICE,
                           "--output-dir", str(output_dir))
     assert done.returncode == 2

@@ -128,7 +128,7 @@ def test_trainer_requests_gpus_and_everything_runs_in_the_image(compiled):
     # The GPU trainer trains in mixed_float16 (auto would keep float32 on GPUs).
     inputs = spec.root.dag.tasks["Trainer"].inputs.parameters
     custom_config = json.loads(inputs["custom_config"].runtime_value.constant.string_value)
-    assert custom_config["trainer"]["mixed_precision"] == "mixed_float16"
+    assert custom_config["trainer"]["runtime"]["mixed_precision"] == "mixed_float16"
     for label, executor in executors(spec).items():
         assert executor["container"]["image"] == "registry.example/dcgan:1.0", label
         if executor["container"] is not trainer and label != "Trainer_executor":
