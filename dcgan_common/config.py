@@ -328,7 +328,11 @@ class PipelineConfig:
     trainer: TrainerConfig = TrainerConfig()
     classifier: ClassifierConfig = ClassifierConfig()
     evaluator: EvaluatorConfig = EvaluatorConfig()
-    beam_pipeline_args: tuple[str, ...] = ("--direct_running_mode=in_memory",
+    # Beam's runner named, not chosen: the default DirectRunner first tries Prism, which it
+    # downloads from GitHub at run time (offline it fails and falls back), so the same run would
+    # use another runner online than offline. FnApiRunner is what it falls back to.
+    beam_pipeline_args: tuple[str, ...] = ("--runner=FnApiRunner",
+                                           "--direct_running_mode=in_memory",
                                            "--direct_num_workers=1")
     enable_cache: bool = True
 
