@@ -13,8 +13,17 @@ directory beside `<base>`, then publishes the finished version:
   file complete, and a load tried earlier fails on the missing `saved_model.pb` alone, which TF
   Serving retries (`--max_num_load_retries`, default 5, every `--load_retry_interval_micros`,
   default one minute; model_servers/server.h). `dcgan-serve` waits for `saved_model.pb`.
+
+Exactly once: every published version carries a record of the model it holds (a digest of the
+model's files, dcgan_common/layout.PUSH_RECORD_FILE). A Pusher that finds the model it is asked
+to push already published (a retry after a crash between the publication and the metadata
+store's record of it, or a rerun of the same model) records that version and publishes none.
+What a killed Pusher left in staging is removed by the next one.
 """
 
+import hashlib
+import json
+import logging
 import os
 from typing import Any, Dict, List
 
@@ -22,9 +31,11 @@ from tfx import types
 from tfx.components.pusher import executor as pusher_executor
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import proto_utils
+from tfx.utils import io_utils, proto_utils
 
 import tensorflow as tf
+
+from dcgan_common.layout import PUSH_RECORD_FILE, available_versions
 
 
 def staging_dir(base_directory: str) -> str:
@@ -33,24 +44,68 @@ def staging_dir(base_directory: str) -> str:
     return os.path.join(parent, f".staging-{name}")
 
 
+def model_digest(model_path: str) -> str:
+    """sha256 over the model's files (relative path and content, in path order)."""
+    digest = hashlib.sha256()
+    files = sorted(os.path.relpath(os.path.join(root, name), model_path)
+                   for root, _, names in tf.io.gfile.walk(model_path) for name in names)
+    for relative in files:
+        digest.update(relative.encode() + b"\0")
+        with tf.io.gfile.GFile(os.path.join(model_path, relative), "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()
+
+
+def published_version_of(base: str, digest: str) -> str | None:
+    """The published version that holds the model with `digest`, if any."""
+    for version in available_versions(base):
+        record = os.path.join(base, str(version), PUSH_RECORD_FILE)
+        if tf.io.gfile.exists(record):
+            with tf.io.gfile.GFile(record) as f:
+                if json.load(f).get("model_digest") == digest:
+                    return str(version)
+    return None
+
+
 class Executor(pusher_executor.Executor):
-    """Pushes like the stock Pusher, then publishes the version with one rename."""
+    """Pushes like the stock Pusher, then publishes the version with one rename; a model that
+    is already published is recorded, not published again."""
 
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
         key = standard_component_specs.PUSH_DESTINATION_KEY
         destination = proto_utils.json_to_proto(exec_properties[key], pusher_pb2.PushDestination())
         base = destination.filesystem.base_directory
-        destination.filesystem.base_directory = staging_dir(base)
-        super().Do(input_dict, output_dict,
-                   {**exec_properties, key: proto_utils.proto_to_json(destination)})
+        staging = staging_dir(base)
+        if tf.io.gfile.exists(staging):  # What a killed Pusher left: never served, removed.
+            logging.warning("removing %s, left by a Pusher that did not finish", staging)
+            tf.io.gfile.rmtree(staging)
         pushed = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+        if self.CheckBlessing(input_dict):
+            model_path = self.GetModelPath(input_dict)
+            digest = model_digest(model_path)
+            version = published_version_of(base, digest)
+            if version is not None:
+                logging.info("this model is already published as version %s; recording it, "
+                             "publishing nothing", version)
+                io_utils.copy_dir(model_path, pushed.uri)
+                self._MarkPushed(pushed, pushed_destination=os.path.join(base, version),
+                                 pushed_version=version)
+                return
+        destination.filesystem.base_directory = staging
+        super().Do(input_dict, output_dict,
+                   {**exec_properties, key: proto_utils.proto_to_json(destination)})
         if not pushed.get_int_custom_property("pushed"):
             return
         version = pushed.get_string_custom_property("pushed_version")
         final = os.path.join(base, version)
-        publish(os.path.join(staging_dir(base), version), final)
+        staged = os.path.join(staging, version)
+        record = os.path.join(staged, PUSH_RECORD_FILE)
+        tf.io.gfile.makedirs(os.path.dirname(record))
+        with tf.io.gfile.GFile(record, "w") as f:
+            json.dump({"model_digest": digest, "model": model_path}, f)
+        publish(staged, final)
         pushed.set_string_custom_property("pushed_destination", final)
 
 

@@ -10,6 +10,9 @@ import tensorflow as tf
 # TF Serving's layout: <base>/<model name>/<integer version>/saved_model.pb, and the warmup
 # requests it replays before serving a version.
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+# Written by the Pusher into each version it publishes: which model it is (a digest of its
+# files), so a retried Pusher finds the version it already published.
+PUSH_RECORD_FILE = os.path.join("assets.extra", "dcgan_push_record.json")
 # In the Trainer's ModelRun directory.
 SAMPLES_DIR = "samples"  # step_<N>.png sample grids.
 LOGS_DIR = "logs"  # TensorBoard events.
