@@ -6,8 +6,11 @@ line; `run` writes `<output-dir>/run_summary.json`, where the run's outputs are.
 
 from __future__ import annotations
 
+import datetime
 import json
+import logging
 import os
+import socket
 import time
 from typing import Any
 
@@ -16,7 +19,8 @@ from tfx import v1 as tfx
 
 from pipeline import pipeline as pipeline_def
 from components.atomic_pusher import is_object_store
-from pipeline.metadata import component_durations, latest_outputs
+from pipeline.metadata import (abandon_unfinished, component_durations, latest_outputs,
+                               newest_pipeline_run)
 from pipeline.run_lock import RunLock
 from dcgan_common.config import PipelineConfig
 from dcgan_common.layout import EVALUATION_FILE, LOGS_DIR, SAMPLES_DIR
@@ -68,11 +72,21 @@ def run(config: PipelineConfig) -> dict[str, Any]:
 
 def _run(config: PipelineConfig) -> dict[str, Any]:
     tf.io.gfile.makedirs(config.output_dir)
+    started_at = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    abandoned = abandon_unfinished(
+        config, f"its process ended before it did; found by the run of pid {os.getpid()} "
+                f"started {started_at}")
+    if abandoned:
+        logging.warning("marked %d execution(s) left unfinished by a run that died as FAILED "
+                        "(abandoned): %s", len(abandoned), abandoned)
     started = time.perf_counter()
     tfx.orchestration.LocalDagRunner().run(pipeline_def.create_pipeline(
         config, tfx.orchestration.metadata.sqlite_metadata_connection_config(
             pipeline_def.metadata_path(config))))
-    summary = run_summary(config, time.perf_counter() - started)
+    summary = {"run": {"pipeline_run_id": newest_pipeline_run(config), "started": started_at,
+                       "pid": os.getpid(), "host": socket.gethostname(),
+                       "abandoned_executions": abandoned},
+               **run_summary(config, time.perf_counter() - started)}
     with open(os.path.join(config.output_dir, SUMMARY_FILE), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2)
     return summary

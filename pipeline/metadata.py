@@ -6,6 +6,7 @@ TFX attributes every execution and every artifact it publishes to a `node` conte
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ml_metadata import metadata_store
@@ -72,3 +73,27 @@ def component_durations(config: PipelineConfig) -> dict[str, dict[str, Any]]:
                 "seconds": round((newest.last_update_time_since_epoch
                                   - newest.create_time_since_epoch) / 1000, 1)}
     return durations
+
+
+def abandon_unfinished(config: PipelineConfig, reason: str) -> list[int]:
+    """Marks FAILED, with `reason` as its `abandoned` property, every execution of the
+    pipeline still NEW or RUNNING: called by a run that holds the output directory, so the
+    process that started them is gone (killed, crashed). Returns their ids."""
+    if not os.path.exists(pipeline_def.metadata_path(config)):
+        return []
+    db = store(config)
+    unfinished = [execution for executions in executions_by_node(config).values()
+                  for execution in executions
+                  if execution.last_known_state in (State.NEW, State.RUNNING)]
+    for execution in unfinished:
+        execution.last_known_state = State.FAILED
+        execution.custom_properties["abandoned"].string_value = reason
+    if unfinished:
+        db.put_executions(unfinished)
+    return [execution.id for execution in unfinished]
+
+
+def newest_pipeline_run(config: PipelineConfig) -> str | None:
+    """The id of the newest pipeline run recorded in the store."""
+    runs = store(config).get_contexts_by_type("pipeline_run")
+    return max(runs, key=lambda context: context.id).name if runs else None
