@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -215,3 +216,46 @@ def test_checkpoints_resume_only_on_the_same_data_in_the_same_paths(tmp_path, tr
     with caplog.at_level("INFO"):
         train_and_export(config, [pattern], str(tmp_path / "run4"), str(tmp_path / "serving4"))
     assert "already trained to step 4 of 4" in caplog.text
+
+
+def logged_losses(log: str) -> dict[int, str]:
+    """step -> the d_loss and g_loss the Trainer logged there."""
+    return {int(step): losses for step, losses in
+            re.findall(r"step (\d+)/\d+ (d_loss \S+ g_loss \S+)", log)}
+
+
+def test_a_killed_and_resumed_run_replays_the_uninterrupted_one(tmp_path, transformed):
+    """Same seed, float32: killed after a checkpoint and resumed in a fresh process, the run
+    logs the uninterrupted run's losses at every later step and ends with its weights. The
+    uninterrupted process had its global random state seeded before (as the ClassifierTrainer
+    does when it runs first in the pipeline's process), the resumed one not (its
+    ClassifierTrainer was cached): the data order must not depend on that."""
+    config = with_settings(TINY, train_steps=60, mixed_precision="float32")
+
+    def run(name, env, kill_after=None, attempt=1):
+        setting = with_settings(config, checkpoint_dir=str(tmp_path / name / "checkpoints"))
+        log_path = tmp_path / f"{name}-{attempt}.log"
+        with open(log_path, "wb") as log:
+            process = start(setting, transformed, tmp_path / name / "run",
+                            tmp_path / name / "serving", env=env, log=log)
+            directory = checkpoint_dir(setting, [transformed])
+            while kill_after and process.poll() is None:
+                latest = tf.train.latest_checkpoint(directory)
+                if latest and int(latest.rsplit("-", 1)[1]) >= kill_after:
+                    process.send_signal(signal.SIGKILL)
+                time.sleep(0.05)
+            assert process.wait(600) in ((0,) if not kill_after else (0, -signal.SIGKILL))
+        return log_path.read_text()
+
+    uninterrupted = run("a", {"SEED_BEFORE": "7"})
+    first = run("b", {}, kill_after=30)
+    resumed = run("b", {}, attempt=2)
+    resumed_at = int(resumed.split("at step ")[1].split()[0])
+    assert "resumed from checkpoint" in resumed and 30 <= resumed_at < 60, first[-2000:]
+    expected, found = logged_losses(uninterrupted), logged_losses(resumed)
+    later = [step for step in expected if step > resumed_at]
+    assert later and {step: found[step] for step in later} == {
+        step: expected[step] for step in later}
+    a, b = (np.load(tmp_path / name / "weights-0.npz") for name in ("a", "b"))
+    for name in a.files:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)

@@ -8,6 +8,7 @@ import logging
 import os
 import tempfile
 
+import keras
 import tensorflow as tf
 
 from tfx.components.trainer.fn_args_utils import FnArgs
@@ -51,6 +52,10 @@ def train_and_export(config: TrainerConfig, train_files: list[str], run_dir: str
     """Trains under the configured strategy; only the chief keeps what it writes."""
     strategy = make_strategy(config.runtime.strategy)
     chief = is_chief(strategy)
+    # The data order follows the global seed as much as the shuffle's own: fixed here, before
+    # the dataset is built, whatever an earlier component in this process seeded (a resumed
+    # run, whose ClassifierTrainer was cached, must see the uninterrupted run's batches).
+    keras.utils.set_random_seed(config.runtime.seed)
     dataset = training_dataset(train_files, config)
     gan = DCGAN(config, strategy)
     logging.info("DCGAN training: %d steps, global batch %d, %d replica(s) under %s%s; "
