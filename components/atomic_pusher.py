@@ -19,12 +19,17 @@ model's files, dcgan_common/layout.PUSH_RECORD_FILE). A Pusher that finds the mo
 to push already published (a retry after a crash between the publication and the metadata
 store's record of it, or a rerun of the same model) records that version and publishes none.
 What a killed Pusher left in staging is removed by the next one.
+
+Fault injection: with DCGAN_PUSHER_FAULT=staged (the copy into staging done, nothing published)
+or =published (the version renamed into place, nothing recorded yet), the Pusher kills its own
+process with SIGKILL there; tests/test_faults.py crashes real runs at those points.
 """
 
 import hashlib
 import json
 import logging
 import os
+import signal
 from typing import Any, Dict, List
 
 from tfx import types
@@ -67,6 +72,15 @@ def published_version_of(base: str, digest: str) -> str | None:
     return None
 
 
+FAULT_ENV = "DCGAN_PUSHER_FAULT"
+
+
+def _fault_point(name: str) -> None:
+    """Dies here, as a crash would, when FAULT_ENV names this point."""
+    if os.environ.get(FAULT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 class Executor(pusher_executor.Executor):
     """Pushes like the stock Pusher, then publishes the version with one rename; a model that
     is already published is recorded, not published again."""
@@ -105,7 +119,9 @@ class Executor(pusher_executor.Executor):
         tf.io.gfile.makedirs(os.path.dirname(record))
         with tf.io.gfile.GFile(record, "w") as f:
             json.dump({"model_digest": digest, "model": model_path}, f)
+        _fault_point("staged")
         publish(staged, final)
+        _fault_point("published")
         pushed.set_string_custom_property("pushed_destination", final)
 
 

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from dcgan_common.config import preset
 from pipeline.metadata import State, executions_by_node
 from pipeline_helpers import pushed_versions
@@ -65,3 +67,54 @@ def test_a_run_killed_during_the_trainer_is_marked_abandoned_by_the_rerun(tmp_pa
         summary = json.load(f)
     assert summary["run"]["abandoned_executions"] == [trainer.id]
     assert summary["run"]["pid"] != killed.pid and summary["run"]["pipeline_run_id"]
+
+
+def published(output_dir: str) -> list[str]:
+    base = os.path.join(output_dir, "serving", "dcgan_mnist")
+    return sorted(name for name in os.listdir(base) if name.isdigit()) \
+        if os.path.isdir(base) else []
+
+
+def smoke_command(output_dir: str, mnist_dir: str) -> list[str]:
+    return [sys.executable, "-m", "pipeline.console", "--preset", "smoke", "--mnist-dir",
+            mnist_dir, "--output-dir", output_dir, "--mixed-precision", "float32"]
+
+
+@pytest.mark.parametrize("point, visible_after_crash", [("staged", 0), ("published", 1)])
+def test_a_pusher_killed_at_a_fault_point_leaves_one_complete_version_after_the_rerun(
+        tmp_path, mnist_slice, point, visible_after_crash):
+    """kill -9 inside the Pusher (atomic_pusher's fault points): after the copy into staging,
+    nothing is visible; after the rename, the version is, and the metadata store does not know.
+    The rerun (every other component cached) ends with exactly one complete version."""
+    output_dir = str(tmp_path)
+    crashed = subprocess.run(smoke_command(output_dir, mnist_slice), cwd=ROOT,
+                             capture_output=True, text=True, timeout=900,
+                             env={**os.environ, "DCGAN_PUSHER_FAULT": point})
+    assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
+    assert len(published(output_dir)) == visible_after_crash
+    rerun = subprocess.run(smoke_command(output_dir, mnist_slice), cwd=ROOT,
+                           capture_output=True, text=True, timeout=900)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    versions = published(output_dir)
+    assert len(versions) == 1
+    version_dir = os.path.join(output_dir, "serving", "dcgan_mnist", versions[0])
+    assert os.path.exists(os.path.join(version_dir, "saved_model.pb"))
+    staging = os.path.join(output_dir, "serving", ".staging-dcgan_mnist")
+    assert not os.path.exists(staging) or os.listdir(staging) == []  # Nothing partial left.
+    with open(os.path.join(output_dir, "run_summary.json"), encoding="utf-8") as f:
+        summary = json.load(f)
+    assert summary["pushed"] and summary["pushed_version"] == versions[0]
+
+
+def test_a_run_killed_between_the_evaluator_and_the_pusher_pushes_once_on_rerun(
+        tmp_path, mnist_slice):
+    output_dir = str(tmp_path)
+    killed = subprocess.Popen(smoke_command(output_dir, mnist_slice), cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_log_line(output_dir, "Component SampleQualityEvaluator is finished")
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    rerun = subprocess.run(smoke_command(output_dir, mnist_slice), cwd=ROOT,
+                           capture_output=True, text=True, timeout=900)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert len(published(output_dir)) == 1
