@@ -109,3 +109,15 @@ def test_local_run_with_an_s3_pipeline_root_pushes_a_version_there(s3, tmp_path)
     generator = tf.saved_model.load(str(local))
     images = generator.signatures["serving_default"](z=tf.zeros([2, 100]))["images"].numpy()
     assert images.shape == (2, 28, 28, 1) and images.dtype == np.uint8
+
+
+def test_the_pusher_publishes_a_model_once_on_s3_and_clears_staging_there(s3, tmp_path):
+    base = f"s3://{BUCKET}/once/serving/dcgan_mnist"
+    done = subprocess.run([sys.executable, os.path.join(HERE, "s3_push_worker.py"), base,
+                           str(tmp_path)], env=s3["env"], capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(result["versions"]) == 1
+    assert result["recorded"] == [str(result["versions"][0])] * 2
+    assert result["leftover_gone"]
