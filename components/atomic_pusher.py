@@ -91,9 +91,11 @@ class Executor(pusher_executor.Executor):
         destination = proto_utils.json_to_proto(exec_properties[key], pusher_pb2.PushDestination())
         base = destination.filesystem.base_directory
         staging = staging_dir(base)
-        if tf.io.gfile.exists(staging):  # What a killed Pusher left: never served, removed.
-            logging.warning("removing %s, left by a Pusher that did not finish", staging)
-            tf.io.gfile.rmtree(staging)
+        for leftover in (tf.io.gfile.listdir(staging) if tf.io.gfile.isdir(staging) else []):
+            # What a killed Pusher left: never served, removed.
+            path = os.path.join(staging, leftover.rstrip("/"))
+            logging.warning("removing %s, left by a Pusher that did not finish", path)
+            tf.io.gfile.rmtree(path)
         pushed = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.PUSHED_MODEL_KEY])
         if self.CheckBlessing(input_dict):
