@@ -47,11 +47,13 @@ def fingerprint(config: TrainerConfig, steps: int) -> dict:
     images = tf.reshape(scale_pixels(train.images.reshape(len(train.images), -1)),
                         [-1, *IMAGE_SHAPE])
     examples = tf.data.Dataset.from_tensor_slices((images, train.labels)).repeat()
-    gan = DCGAN(config, tf.distribute.get_strategy())
-    losses = []
-    for step, batch in enumerate(with_noise(examples, config).take(steps)):
-        losses.append({name: float(value) for name, value in sorted(gan.train_step(batch).items())})
-        gan.step.assign(step + 1)
+    with tf.device("/CPU:0"):  # Deterministic kernels on any host (a GPU's need not be).
+        gan = DCGAN(config, tf.distribute.get_strategy())
+        losses = []
+        for step, batch in enumerate(with_noise(examples, config).take(steps)):
+            losses.append({name: float(value)
+                           for name, value in sorted(gan.train_step(batch).items())})
+            gan.step.assign(step + 1)
     weights = float(sum(np.abs(v.numpy().astype(np.float64)).sum() for v in gan.generator.weights))
     return {"losses": losses, "generator_abs_weight_sum": weights}
 

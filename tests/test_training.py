@@ -247,9 +247,10 @@ def test_a_killed_and_resumed_run_replays_the_uninterrupted_one(tmp_path, transf
             assert process.wait(600) in ((0,) if not kill_after else (0, -signal.SIGKILL))
         return log_path.read_text()
 
-    uninterrupted = run("a", {"SEED_BEFORE": "7"})
-    first = run("b", {}, kill_after=30)
-    resumed = run("b", {}, attempt=2)
+    cpu = {"CUDA_VISIBLE_DEVICES": ""}  # Deterministic kernels on any host.
+    uninterrupted = run("a", {"SEED_BEFORE": "7", **cpu})
+    first = run("b", cpu, kill_after=30)
+    resumed = run("b", cpu, attempt=2)
     resumed_at = int(resumed.split("at step ")[1].split()[0])
     assert "resumed from checkpoint" in resumed and 30 <= resumed_at < 60, first[-2000:]
     expected, found = logged_losses(uninterrupted), logged_losses(resumed)
