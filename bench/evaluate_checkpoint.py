@@ -19,6 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from dcgan_common.features import NUM_CLASSES
+
 from dcgan_common import embedding, layout, quality_metrics
 from pipeline import metadata
 from pipeline import pipeline as pipeline_def
@@ -46,10 +48,14 @@ def checkpoint_generators(config: TrainerConfig, checkpoint: str) -> dict[str, k
 
 def generator_samples(generator: keras.Model, z_dim: int, count: int) -> np.ndarray:
     """uint8 [count, 28, 28, 1], z from seeds 0..count-1 (the z of the Evaluator's `generate`
-    calls)."""
-    z = noise_from_seeds(tf.range(count, dtype=tf.int64), z_dim)
-    return np.concatenate([image_utils.to_uint8(generator(z[i:i + 500], training=False)).numpy()
-                           for i in range(0, count, 500)])
+    calls); a conditional generator is asked for digit seed % 10, as the Evaluator asks."""
+    seeds = tf.range(count, dtype=tf.int64)
+    z = noise_from_seeds(seeds, z_dim)
+    inputs = [z, tf.one_hot(seeds % NUM_CLASSES, NUM_CLASSES)] if len(generator.inputs) == 2 \
+        else [z]
+    return np.concatenate([image_utils.to_uint8(generator(
+        [x[i:i + 500] for x in inputs] if len(inputs) == 2 else inputs[0][i:i + 500],
+        training=False)).numpy() for i in range(0, count, 500)])
 
 
 def print_beside_floor(metrics: dict, floor: dict) -> None:

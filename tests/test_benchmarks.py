@@ -176,3 +176,15 @@ def test_step_fingerprint_is_identical_for_the_same_code_and_names_what_differs(
                            str(tmp_path / "third.json"), "--steps", "2", "--compare", str(first)],
                           cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 1 and "default: differs" in done.stdout
+
+
+def test_checkpoint_samples_of_a_conditional_generator_ask_for_seed_mod_10():
+    """bench_quality's curves, cluster_purity and quality_ablation draw through this; a
+    conditional generator needs its labels (as the Evaluator asks: digit seed % 10)."""
+    from bench.evaluate_checkpoint import generator_samples
+    from settings import trainer_config
+    from trainer.models import build_generator
+    generator = build_generator(trainer_config(generator_filters=(16, 8), conditional=True,
+                                               mixed_precision="float32"))
+    samples = generator_samples(generator, 100, 12)
+    assert samples.shape == (12, 28, 28, 1) and samples.dtype == "uint8"
