@@ -51,11 +51,15 @@ def generator_samples(generator: keras.Model, z_dim: int, count: int) -> np.ndar
     calls); a conditional generator is asked for digit seed % 10, as the Evaluator asks."""
     seeds = tf.range(count, dtype=tf.int64)
     z = noise_from_seeds(seeds, z_dim)
-    inputs = [z, tf.one_hot(seeds % NUM_CLASSES, NUM_CLASSES)] if len(generator.inputs) == 2 \
-        else [z]
-    return np.concatenate([image_utils.to_uint8(generator(
-        [x[i:i + 500] for x in inputs] if len(inputs) == 2 else inputs[0][i:i + 500],
-        training=False)).numpy() for i in range(0, count, 500)])
+    conditional = len(generator.inputs) == 2
+    labels = tf.one_hot(seeds % NUM_CLASSES, NUM_CLASSES)
+
+    def batch(start: int):
+        rows = slice(start, start + 500)
+        return [z[rows], labels[rows]] if conditional else z[rows]
+
+    return np.concatenate([image_utils.to_uint8(generator(batch(i), training=False)).numpy()
+                           for i in range(0, count, 500)])
 
 
 def print_beside_floor(metrics: dict, floor: dict) -> None:
