@@ -35,7 +35,8 @@ setup(
     ],
     extras_require={"test": ["pytest>=8,<9", "pytest-timeout>=2.3,<3",
                              "moto[server]>=5,<6",  # An S3-compatible server on loopback.
-                             "kubernetes-validate>=1.30,<2"]},  # Kubernetes' own schemas.
+                             "kubernetes-validate>=1.30,<2",  # Kubernetes' own schemas.
+                             "hypothesis>=6.100,<7"]},  # Fuzzing the serving front ends.
     entry_points={
         "console_scripts": [
             "dcgan-pipeline=pipeline.console:main",

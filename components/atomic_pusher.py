@@ -40,7 +40,7 @@ from tfx.utils import io_utils, proto_utils
 
 import tensorflow as tf
 
-from dcgan_common.layout import PUSH_RECORD_FILE, available_versions
+from dcgan_common.layout import PUSH_RECORD_FILE, SAVED_MODEL_FILE, available_versions
 
 
 def staging_dir(base_directory: str) -> str:
@@ -127,7 +127,6 @@ class Executor(pusher_executor.Executor):
         pushed.set_string_custom_property("pushed_destination", final)
 
 
-SAVED_MODEL_FILE = "saved_model.pb"  # What a SavedModel loader reads first.
 
 
 def is_object_store(path: str) -> bool:

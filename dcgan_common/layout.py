@@ -9,6 +9,7 @@ import tensorflow as tf
 
 # TF Serving's layout: <base>/<model name>/<integer version>/saved_model.pb, and the warmup
 # requests it replays before serving a version.
+SAVED_MODEL_FILE = "saved_model.pb"  # What a SavedModel loader reads first.
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 # Written by the Pusher into each version it publishes: which model it is (a digest of its
 # files), so a retried Pusher finds the version it already published.
@@ -30,6 +31,6 @@ def available_versions(base_path: str) -> list[int]:
     versions = []
     for name in tf.io.gfile.listdir(base_path):
         name = name.rstrip("/")
-        if name.isdigit() and tf.io.gfile.exists(os.path.join(base_path, name, "saved_model.pb")):
+        if name.isdigit() and tf.io.gfile.exists(os.path.join(base_path, name, SAVED_MODEL_FILE)):
             versions.append(int(name))
     return sorted(versions)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 import threading
 from typing import Sequence
 
@@ -23,17 +24,17 @@ def generate() -> int:
     return client.main()
 
 
-def serve() -> None:
+def serve() -> int:
     quiet_startup("2")  # A server: TensorFlow's own errors stay in its log.
-    main()
+    return main()
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     """dcgan-serve: one model directory in TF Serving's layout, on gRPC and REST."""
     # pylint: disable=import-outside-toplevel
-    from serving import grpc_server, metrics as metrics_lib, rest
+    from serving import grpc_server, metrics as metrics_lib
     from serving.api import DEFAULT_MAX_BATCH
-    from serving.model_store import ModelStore
+    from serving.model_store import ModelStore, NotAvailable
     parser = argparse.ArgumentParser(prog="dcgan-serve", description=main.__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-base-path", required=True,
@@ -62,25 +63,44 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     store = ModelStore(args.model_name, args.model_base_path, args.poll_seconds,
                        args.max_load_retries, args.load_retry_interval_seconds).start()
+    try:
+        _serve(args, store, stopped)
+    except (NotAvailable, grpc_server.PortInUse) as err:
+        # As TF Serving's main.cc: one line, and a failed exit.
+        code = "UNKNOWN" if isinstance(err, NotAvailable) else "INVALID_ARGUMENT"
+        print(f"Failed to start server. Error: {code}: {err}", flush=True)
+        return 255
+    finally:
+        store.stop()
+    return 0
+
+
+def _serve(args: argparse.Namespace, store, stopped: threading.Event) -> None:
+    """Listens once a version serves (as TF Serving: until then nothing listens, and clients
+    get UNAVAILABLE), until `stopped`."""
+    # pylint: disable=import-outside-toplevel
+    from serving import grpc_server, metrics as metrics_lib, rest
     if store.current is None:
-        # As TF Serving: the ports open once a version is available; until then clients
-        # get UNAVAILABLE (nothing listens).
         logging.info("waiting for a version of %s in %s before listening", args.model_name,
                      args.model_base_path)
-    if store.wait_for_a_version(stopped):
-        metrics = metrics_lib.RequestMetrics() if args.monitoring else None
-        server, port = grpc_server.serve(store, args.port, args.max_batch_size, metrics=metrics)
-        rest_server = (rest.serve_rest(store, args.rest_port, args.max_batch_size, metrics)[0]
-                       if args.rest_port else None)
-        logging.info("dcgan-serve: model %s version %d on port %d (gRPC)%s", args.model_name,
-                     store.current.version, port,
-                     f" and {args.rest_port} (REST)" if rest_server else "")
-        stopped.wait()
-        if rest_server:
-            rest_server.shutdown()
-        server.stop(grace=5).wait()
-    store.stop()
-
+    if not store.wait_for_a_version(stopped):
+        return
+    metrics = metrics_lib.RequestMetrics() if args.monitoring else None
+    server, port = grpc_server.serve(store, args.port, args.max_batch_size, metrics=metrics)
+    logging.info("Running gRPC ModelServer at 0.0.0.0:%d (model %s version %d) ...", port,
+                 args.model_name, store.current.version)
+    rest_server = None
+    if args.rest_port:
+        try:
+            rest_server = rest.serve_rest(store, args.rest_port, args.max_batch_size, metrics)[0]
+            logging.info("Exporting HTTP/REST API at:localhost:%d ...", args.rest_port)
+        except OSError as err:  # TF Serving (server.cc) logs it and serves gRPC on.
+            logging.error("Failed to start HTTP Server at localhost:%d (%s)", args.rest_port,
+                          err.strerror or err)
+    stopped.wait()
+    if rest_server:
+        rest_server.shutdown()
+    server.stop(grace=5).wait()
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,4 +1,5 @@
-"""The one request-size limit, read from TF Serving's own batching configuration.
+"""The request-size limits: the batch size, read from TF Serving's own batching configuration,
+and the REST body's size.
 
 `serving/config/batching_parameters.txt` is what production TF Serving runs with
 (`--enable_batching --batching_parameters_file`); it refuses a request of more rows than its
@@ -25,3 +26,9 @@ def max_batch_size(path: str = BATCHING_PARAMETERS) -> int:
 
 
 MAX_BATCH_SIZE = max_batch_size()
+
+# dcgan-serve's own bounds on a REST request, where TF Serving's evhttp server sets none: a body
+# is read whole before its JSON says how many rows it has, so its size is bounded first. 64 rows
+# of noise take about 150 KB of JSON; the bound leaves room for whitespace, not for abuse.
+MAX_REST_BODY_BYTES = 16 * 2 ** 20
+REST_READ_TIMEOUT_SECONDS = 30.0  # TF Serving's --rest_api_timeout_in_ms default.

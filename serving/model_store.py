@@ -15,12 +15,12 @@ import threading
 import time
 
 import tensorflow as tf
-from tensorflow.core.protobuf import meta_graph_pb2
+from tensorflow.core.protobuf import error_codes_pb2, meta_graph_pb2
 from tensorflow.python.saved_model import loader_impl
 from tensorflow_serving.apis import prediction_log_pb2
 from tensorflow_serving.apis.get_model_status_pb2 import ModelVersionStatus
 
-from dcgan_common.layout import WARMUP_FILE, available_versions
+from dcgan_common.layout import SAVED_MODEL_FILE, WARMUP_FILE, available_versions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,10 +40,37 @@ def read_warmup(path: str) -> list[prediction_log_pb2.PredictionLog]:
             for record in tf.data.TFRecordDataset(warmup)]
 
 
+class LoadError(Exception):
+    """A version that cannot load, with the error code TF Serving's loader reports for it."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code  # An error_codes_pb2 value.
+
+    def __str__(self) -> str:  # As absl::Status::ToString prints a status.
+        return f"{error_codes_pb2.Code.Name(self.code)}: {self.args[0]}"
+
+
+def _read_saved_model(path: str):
+    """The SavedModel proto, or the error tensorflow/cc/saved_model/reader.cc gives."""
+    if not tf.io.gfile.exists(os.path.join(path, SAVED_MODEL_FILE)):
+        raise LoadError(error_codes_pb2.NOT_FOUND, "Could not find SavedModel .pb or .pbtxt at "
+                        f"supplied export directory path: {path}")
+    try:
+        return loader_impl.parse_saved_model(path)
+    except OSError as err:
+        raise LoadError(error_codes_pb2.DATA_LOSS, f"Can't parse "
+                        f"{os.path.join(path, SAVED_MODEL_FILE)} as binary proto") from err
+
+
 def load_version(base_path: str, version: int) -> LoadedVersion:
+    """Loads and warms up one version; raises LoadError."""
     path = os.path.join(base_path, str(version))
-    model = tf.saved_model.load(path)
-    signature_defs = dict(loader_impl.parse_saved_model(path).meta_graphs[0].signature_def)
+    signature_defs = dict(_read_saved_model(path).meta_graphs[0].signature_def)
+    try:
+        model = tf.saved_model.load(path)
+    except tf.errors.OpError as err:
+        raise LoadError(err.error_code, err.message) from err
     loaded = LoadedVersion(version, path, model, dict(model.signatures), signature_defs)
     for log in read_warmup(path):  # Replayed like TF Serving does, before serving.
         request = log.predict_log.request
@@ -55,10 +82,24 @@ def load_version(base_path: str, version: int) -> LoadedVersion:
 @dataclasses.dataclass(frozen=True)
 class VersionState:
     """What TF Serving's ServableStateMonitor keeps per version: its state (a
-    ModelVersionStatus.State value) and, for a failed load, the error."""
+    ModelVersionStatus.State value) and its health: OK, or a failed load's code and message
+    (reported once the loader has given up: LOADING while a retry is pending is OK,
+    core/loader_harness.cc)."""
 
     state: int
+    code: int = error_codes_pb2.OK
     error: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Failures:
+    count: int  # Failed loads of one version so far.
+    when: float  # time.monotonic() of the last.
+    error: LoadError  # The last.
+
+
+class NotAvailable(Exception):
+    """No version became available: TF Serving's start-up error."""
 
 
 class ModelStore:
@@ -78,7 +119,7 @@ class ModelStore:
         self.max_load_retries = max_load_retries
         self.load_retry_interval_seconds = load_retry_interval_seconds
         self._current: LoadedVersion | None = None
-        self._failures: dict[int, tuple[int, float]] = {}  # version -> (failed loads, when)
+        self._failures: dict[int, _Failures] = {}
         self.states: dict[int, VersionState] = {}  # Every version this store has handled.
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name=f"poll-{name}", daemon=True)
@@ -88,13 +129,41 @@ class ModelStore:
         return self._current  # One reference read: a request sees one whole version.
 
     def _may_load(self, version: int) -> bool:
-        failed, when = self._failures.get(version, (0, 0.0))
-        return failed == 0 or (failed <= self.max_load_retries and
-                               time.monotonic() - when >= self.load_retry_interval_seconds)
+        failures = self._failures.get(version)
+        return failures is None or (failures.count <= self.max_load_retries and
+                                    time.monotonic() - failures.when >=
+                                    self.load_retry_interval_seconds)
+
+    def _scan(self) -> list[int] | None:
+        """The versions on disk, logged as TF Serving's poller logs them
+        (file_system_storage_path_source.cc); None when the base path is missing, which, as
+        there, changes nothing that is served."""
+        if not tf.io.gfile.isdir(self.base_path):
+            logging.error("FileSystemStoragePathSource encountered a filesystem access error: "
+                          "Could not find base path %s for servable %s with error NOT_FOUND: "
+                          "%s not found", self.base_path, self.name, self.base_path)
+            return None
+        versions = available_versions(self.base_path)
+        if not versions:
+            logging.warning("No versions of servable %s found under base path %s. Did you "
+                            "forget to name your leaf directory as a number (eg. '/1/')?",
+                            self.name, self.base_path)
+        return versions
+
+    def _give_up(self, version: int) -> None:
+        """END with the last load's error: retries exhausted, or the version's directory gone
+        while a retry was pending (the harness is cancelled, core/loader_harness.cc)."""
+        error = self._failures[version].error
+        self.states[version] = VersionState(ModelVersionStatus.END, error.code, error.args[0])
 
     def refresh(self) -> None:
         """Serves the highest version on disk, if it is not served and may be (re)loaded."""
-        versions = available_versions(self.base_path)
+        versions = self._scan()
+        if versions is None:
+            return
+        for version, state in list(self.states.items()):
+            if state.state == ModelVersionStatus.LOADING and version not in versions:
+                self._give_up(version)
         served = self._current
         if not versions:
             if served:  # Its directory is gone, and no other version is there.
@@ -110,15 +179,19 @@ class ModelStore:
         try:
             loaded = load_version(self.base_path, target)
         except Exception as error:  # pylint: disable=broad-except
-            failed = self._failures.get(target, (0, 0.0))[0] + 1
-            self._failures[target] = (failed, time.monotonic())
+            failed = self._failures[target].count + 1 if target in self._failures else 1
+            self._failures[target] = _Failures(
+                failed, time.monotonic(),
+                error if isinstance(error, LoadError) else
+                LoadError(error_codes_pb2.UNKNOWN, str(error)))
             retrying = failed <= self.max_load_retries
-            self.states[target] = VersionState(
-                ModelVersionStatus.LOADING if retrying else ModelVersionStatus.END, str(error))
-            logging.exception("could not load %s version %d (%s); still serving %s", self.name,
-                              target, f"retry {failed} of {self.max_load_retries} in "
-                              f"{self.load_retry_interval_seconds:g} s" if retrying else
-                              "giving up", served and served.version)
+            if not retrying:
+                self._give_up(target)
+            logging.error("Loading servable: {name: %s version: %d} failed: %s (%s; serving: %s)",
+                          self.name, target, self._failures[target].error,
+                          f"retry {failed} of {self.max_load_retries} in "
+                          f"{self.load_retry_interval_seconds:g} s" if retrying else "giving up",
+                          served.version if served else "none")
             return
         self._failures.pop(target, None)
         if served:  # Unloaded once the new version serves: END, as TF Serving reports.
@@ -136,9 +209,26 @@ class ModelStore:
         self._stop.set()
         self._thread.join()
 
+    def _unavailable(self) -> str | None:
+        """server_core.cc WaitUntilModelsAvailable's error, once a version has failed for
+        good and none serves."""
+        failed = [(version, state) for version, state in sorted(self.states.items())
+                  if state.state == ModelVersionStatus.END and state.code != error_codes_pb2.OK]
+        if self._current is not None or not failed:
+            return None
+        version, state = failed[-1]
+        return (f"1 model(s) did not become available: {{{{name: {self.name} version: "
+                f"{version}}} due to error: {error_codes_pb2.Code.Name(state.code)}: "
+                f"{state.error}}}, }}")
+
     def wait_for_a_version(self, stopped: threading.Event) -> bool:
-        """Blocks until a version serves (True) or `stopped` is set (False)."""
+        """Blocks until a version serves (True) or `stopped` is set (False); raises
+        NotAvailable when the version to serve failed to load for good, as TF Serving then
+        fails to start."""
         while self._current is None:
+            message = self._unavailable()
+            if message:
+                raise NotAvailable(message)
             if stopped.wait(self.poll_seconds):
                 return False
         return True

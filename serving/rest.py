@@ -1,174 +1,216 @@
 """TF Serving's REST API for `dcgan-serve` (port 8501), on the same request handling as gRPC.
 
-As tensorflow_serving/g3doc/api_rest.md and model_servers/http_rest_api_handler.cc define it:
+As tensorflow_serving/g3doc/api_rest.md, model_servers/http_rest_api_util.cc (paths, matched
+case-insensitively) and model_servers/http_rest_api_handler.cc define it:
 
-    GET  /v1/models/{name}[/versions/{v}]            GetModelStatusResponse as JSON
-    GET  /v1/models/{name}[/versions/{v}]/metadata   GetModelMetadataResponse as JSON
-    POST /v1/models/{name}[/versions/{v}]:predict    {"instances": ...} -> {"predictions": ...}
-                                                     {"inputs": ...}    -> {"outputs": ...}
+    GET  /v1/models/{name}[/versions/{v}|/labels/{l}]            GetModelStatusResponse as JSON
+    GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata   GetModelMetadataResponse
+    POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict    {"instances"|"inputs": ...}
 
-An output whose alias ends in `_bytes` is returned as {"b64": ...}; errors are
-{"error": "<message>"} with TF Serving's HTTP status for the gRPC code
-(model_servers/http_server.cc, ToHTTPStatusCode).
+Bodies are converted by serving/json_tensor.py; errors are {"error": "<message>"} with TF
+Serving's HTTP status for the code (model_servers/http_server.cc, ToHTTPStatusCode). Every
+request gets an answer: a path outside /v1/ is 404 (no handler is registered for it), anything
+unforeseen is 500 with its message (and a traceback in the log).
 """
 
 from __future__ import annotations
 
-import base64
 import json
+import logging
 import re
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import grpc
-import numpy as np
-import tensorflow as tf
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, predict_pb2
 
+from serving import api, json_tensor, limits
 from serving import metrics as metrics_lib
-from serving import api
 from serving.metrics import RequestMetrics
 from serving.model_store import ModelStore
 
-PATH = re.compile(r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?"
-                  r"(?P<call>/metadata|:predict)?")
-HTTP_STATUS = {grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRECONDITION: 400,
-               grpc.StatusCode.OUT_OF_RANGE: 400, grpc.StatusCode.NOT_FOUND: 404,
-               grpc.StatusCode.UNAVAILABLE: 503, grpc.StatusCode.UNIMPLEMENTED: 501,
-               grpc.StatusCode.DEADLINE_EXCEEDED: 504, grpc.StatusCode.RESOURCE_EXHAUSTED: 429}
-BINARY_SUFFIX = "_bytes"
+HANDLED = re.compile(r"(?i)/v1/.*")  # kHTTPRestApiHandlerPathRegex
+PREDICTION = re.compile(r"(?i)/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
+                        r":(classify|regress|predict)")
+MODEL_STATUS = re.compile(r"(?i)/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|"
+                          r"(?:/labels/([^/:]+)))?(?:\/(metadata))?")
+HTTP_STATUS = {
+    grpc.StatusCode.OK: 200, grpc.StatusCode.CANCELLED: 499, grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403, grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.FAILED_PRECONDITION: 400, grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 400, grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.INTERNAL: 500, grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DATA_LOSS: 500, grpc.StatusCode.UNAUTHENTICATED: 401}
+_INT64_MAX = 2 ** 63 - 1
 
 
-def _to_json(message) -> str:
-    return json_format.MessageToJson(message, preserving_proto_field_name=True,
+def _invalid(message: str) -> api.RequestError:
+    return api.RequestError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def _json(message, preserve_names: bool) -> str:
+    return json_format.MessageToJson(message, preserving_proto_field_name=preserve_names,
                                      including_default_value_fields=True)
 
 
-def _tensor_values(alias: str, value: np.ndarray) -> Any:
-    if value.dtype.kind in "SO":
-        if alias.endswith(BINARY_SUFFIX):
-            return np.vectorize(lambda b: {"b64": base64.b64encode(b).decode()},
-                                otypes=[object])(value).tolist()
-        try:
-            return np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(value).tolist()
-        except UnicodeDecodeError as err:
-            raise api.RequestError(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                f"output {alias} is not valid UTF-8; name it *{BINARY_SUFFIX} for base64") from err
-    return value.tolist()
+def _model_spec(spec, name: str, version: str | None, label: str | None) -> None:
+    """FillModelSpecWithNameVersionAndLabel, after ParseModelInfo's decoding."""
+    spec.name = name
+    if version:
+        if int(version) > _INT64_MAX:
+            raise _invalid(f"Failed to convert version: {version} to numeric.")
+        spec.version.value = int(version)
+    if label:
+        spec.version_label = urllib.parse.unquote(label)
 
 
-def predict_json(store: ModelStore, name: str, version: int | None, body: dict[str, Any],
-                 max_batch: int) -> dict[str, Any]:
-    """One :predict call: the JSON request to a PredictRequest, api.predict, back."""
-    if ("instances" in body) == ("inputs" in body):
-        raise api.RequestError(grpc.StatusCode.INVALID_ARGUMENT,
-                                       "Missing 'instances' or 'inputs' key" if
-                                       "instances" not in body else
-                                       "Not both 'instances' and 'inputs' can be specified")
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = name
-    request.model_spec.signature_name = body.get("signature_name", "")
-    if version is not None:
-        request.model_spec.version.value = version
-    _, signature = api.signature_of(api.servable(store, request.model_spec),
-                                            request.model_spec)
-    names = sorted(signature.inputs)
-    if "instances" in body:
-        rows = body["instances"]
-        columns = ({n: [row[n] for row in rows] for n in names}
-                   if len(names) > 1 or (rows and isinstance(rows[0], dict))
-                   else {names[0]: rows})
-    else:
-        columns = body["inputs"] if isinstance(body["inputs"], dict) else {names[0]: body["inputs"]}
-    for alias, values in columns.items():
-        dtype = (tf.dtypes.as_dtype(signature.inputs[alias].dtype).as_numpy_dtype
-                 if alias in signature.inputs else None)
-        request.inputs[alias].CopyFrom(tf.make_tensor_proto(np.asarray(values, dtype=dtype)))
-    response = api.predict(store, request, max_batch)
-    outputs = {alias: _tensor_values(alias, tf.make_ndarray(tensor))
-               for alias, tensor in sorted(response.outputs.items())}
-    if "inputs" in body:
-        return {"outputs": next(iter(outputs.values())) if len(outputs) == 1 else outputs}
-    if len(outputs) == 1:
-        return {"predictions": next(iter(outputs.values()))}
-    count = len(next(iter(outputs.values())))
-    return {"predictions": [{alias: values[i] for alias, values in outputs.items()}
-                            for i in range(count)]}
+def _metadata_json(response: get_model_metadata_pb2.GetModelMetadataResponse) -> str:
+    """http_rest_api_util.cc ToJsonString: the model spec and the unpacked SignatureDefMap,
+    concatenated (so no "@type" key)."""
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata[api.SIGNATURE_DEF].Unpack(signature_map)
+    return (f'{{\n"model_spec":{_json(response.model_spec, True)},\n"metadata": '
+            f'{{"signature_def": {_json(signature_map, True)}}}\n}}\n')
 
 
 class Handler(BaseHTTPRequestHandler):
     server: "RestServer"
+    timeout = limits.REST_READ_TIMEOUT_SECONDS  # A body that never arrives frees its thread.
 
     def log_message(self, *args) -> None:  # Requests are not logged one by one.
         pass
 
-    def _reply(self, status: int, body: str) -> None:
-        data = body.encode()
+    def _reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(data)
+        self.wfile.write(body)
+
+    def _body(self) -> bytes:
+        """The request body (Content-Length or chunked), at most limits.MAX_REST_BODY_BYTES."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks, size = [], 0
+            while True:
+                line = self.rfile.readline(limits.MAX_REST_BODY_BYTES)
+                try:
+                    length = int(line.split(b";")[0].strip() or b"x", 16)
+                except ValueError as err:
+                    raise _invalid("Malformed chunked body") from err
+                size += length
+                if length < 0 or size > limits.MAX_REST_BODY_BYTES:
+                    raise _invalid(f"request body above dcgan-serve's limit of "
+                                   f"{limits.MAX_REST_BODY_BYTES} bytes")
+                chunks.append(self.rfile.read(length))
+                self.rfile.readline()
+                if length == 0:
+                    return b"".join(chunks)
+        try:
+            length = int(self.headers.get("Content-Length", 0))
+        except ValueError as err:
+            raise _invalid("Malformed Content-Length header") from err
+        if length < 0 or length > limits.MAX_REST_BODY_BYTES:
+            raise _invalid(f"request body of {length} bytes is above dcgan-serve's limit of "
+                           f"{limits.MAX_REST_BODY_BYTES} bytes")
+        return self.rfile.read(length)
+
+    def _predict(self, spec, body: bytes) -> bytes:
+        """ProcessPredictRequest."""
+        request = predict_pb2.PredictRequest()
+        request.model_spec.CopyFrom(spec)
+
+        def signature_inputs(signature: str):  # HttpRestApiHandler::GetInfoMap
+            served = api.servable(self.server.store, request.model_spec)
+            name = signature or api.DEFAULT_SIGNATURE
+            if name not in served.signature_defs:
+                raise _invalid(f'Serving signature name: "{name}" not found in signature def')
+            return served.signature_defs[name].inputs
+
+        response_format = json_tensor.fill_predict_request(json_tensor.parse(body), request,
+                                                           signature_inputs)
+        _, _, outputs = api.run_predict(self.server.store, request, self.server.max_batch)
+        return json_tensor.response_json(outputs, response_format).encode()
+
+    def _process(self, method: str, path: str, body: bytes) -> tuple[str, str, bytes]:
+        """HttpRestApiHandler::ProcessRequest: (model name, REST method, JSON reply)."""
+        store = self.server.store
+        if method == "POST":
+            match = PREDICTION.fullmatch(path)
+        elif method == "GET":
+            match = MODEL_STATUS.fullmatch(path)
+        else:
+            match = None
+        name = urllib.parse.unquote(match[1] or "") if match else ""
+        rest_method = match[4] if match and method == "POST" else ""
+        if not match or rest_method in ("classify", "regress"):  # Predict signatures only.
+            raise _invalid(f"Malformed request: {method} {path}")
+        if not name:
+            raise _invalid("Missing model name in request.")
+        if method == "POST":
+            spec = predict_pb2.PredictRequest().model_spec
+            _model_spec(spec, name, match[2], match[3])
+            return name, rest_method, self._predict(spec, body)
+        if match[4]:  # /metadata
+            request = get_model_metadata_pb2.GetModelMetadataRequest(
+                metadata_field=[api.SIGNATURE_DEF])
+            _model_spec(request.model_spec, name, match[2], match[3])
+            return name, "", _metadata_json(api.model_metadata(store, request)).encode()
+        request = get_model_status_pb2.GetModelStatusRequest()
+        _model_spec(request.model_spec, name, match[2], match[3])
+        return name, "", _json(api.model_status(store, request), False).encode()
 
     def _handle(self, method: str) -> None:
         path = self.path.split("?", 1)[0]
         metrics = self.server.metrics
         if metrics and method == "GET" and path == metrics_lib.PATH:
-            data = metrics.exposition()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self._reply(200, metrics.exposition(), "text/plain")
             return
-        match = PATH.fullmatch(path)
-        started, status = time.perf_counter(), "OK"
+        if not HANDLED.fullmatch(path):
+            self._reply(404, b"", "text/plain")
+            return
+        started, name, rest_method = time.perf_counter(), "", ""
         try:
-            if not match or (method == "POST") != (match["call"] == ":predict"):
-                raise api.RequestError(grpc.StatusCode.INVALID_ARGUMENT,
-                                               f"Malformed request: {method} {self.path}")
-            version = int(match["version"]) if match["version"] else None
-            store = self.server.store
-            if match["call"] == ":predict":
-                try:
-                    body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                except json.JSONDecodeError as err:
-                    raise api.RequestError(grpc.StatusCode.INVALID_ARGUMENT,
-                                                   f"JSON Parse error: {err}") from err
-                reply = json.dumps(predict_json(store, match["name"], version, body,
-                                                self.server.max_batch))
-            elif match["call"] == "/metadata":
-                request = get_model_metadata_pb2.GetModelMetadataRequest(
-                    metadata_field=["signature_def"])
-                request.model_spec.name = match["name"]
-                if version is not None:
-                    request.model_spec.version.value = version
-                reply = _to_json(api.model_metadata(store, request))
+            body = self._body()
+            if method == "OPTIONS":  # A CORS preflight (http_server.cc).
+                if not re.search(r"https?://", self.headers.get("Origin", "")):
+                    raise api.RequestError(grpc.StatusCode.FAILED_PRECONDITION,
+                                           "Origin header is missing in CORS preflight")
+                code, reply = grpc.StatusCode.OK, b""
             else:
-                request = get_model_status_pb2.GetModelStatusRequest()
-                request.model_spec.name = match["name"]
-                if version is not None:
-                    request.model_spec.version.value = version
-                reply = _to_json(api.model_status(store, request))
+                name, rest_method, reply = self._process(method, path, body)
+                code = grpc.StatusCode.OK
         except api.RequestError as err:
-            status = err.code.name
-            self._reply(HTTP_STATUS.get(err.code, 500), json.dumps({"error": str(err)}))
-            return
-        finally:
-            if metrics and match and match["call"] == ":predict":
-                metrics.record(match["name"], "Predict", "REST", status,
-                               time.perf_counter() - started)
-        self._reply(200, reply)
+            code, reply = err.code, json.dumps({"error": str(err)}, indent=4).encode()
+        except Exception as err:  # pylint: disable=broad-except
+            logging.exception("REST %s %s failed", method, path)
+            code = grpc.StatusCode.INTERNAL
+            reply = json.dumps({"error": f"{type(err).__name__}: {err}"}, indent=4).encode()
+        if metrics and method != "OPTIONS":
+            metrics.record(name, rest_method, "REST", code.name, time.perf_counter() - started)
+        self._reply(HTTP_STATUS[code], reply)
 
     def do_GET(self) -> None:  # pylint: disable=invalid-name
         self._handle("GET")
 
     def do_POST(self) -> None:  # pylint: disable=invalid-name
         self._handle("POST")
+
+    def do_PUT(self) -> None:  # pylint: disable=invalid-name
+        self._handle("PUT")
+
+    def do_DELETE(self) -> None:  # pylint: disable=invalid-name
+        self._handle("DELETE")
+
+    def do_PATCH(self) -> None:  # pylint: disable=invalid-name
+        self._handle("PATCH")
+
+    def do_OPTIONS(self) -> None:  # pylint: disable=invalid-name
+        self._handle("OPTIONS")
 
 
 class RestServer(ThreadingHTTPServer):

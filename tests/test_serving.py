@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import http.client as http_client
 import urllib.error
 import urllib.request
 
@@ -19,6 +20,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.protobuf import error_codes_pb2
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
                                      model_service_pb2_grpc, prediction_service_pb2_grpc)
 
@@ -123,7 +125,13 @@ def extra_input():
     (extra_input, "INVALID_ARGUMENT", "input size does not match signature: 2!=1 "
      "len({seed,z}) != len({z}). Sent extra: {seed}. Missing but required: {}."),
     (lambda: request(x=np.zeros([2, 100], np.float32)), "INVALID_ARGUMENT",
-     "input tensor alias not found in signature: x. Inputs expected to be in the set {z}."),
+     "Signature input alias: z(feed name: serving_default_z:0) not found in request and no "
+     "default value provided. Inputs expected to be in the request {x}, or default input alias "
+     "set: "),
+    (lambda: filtered("png", "images"), "INVALID_ARGUMENT", "output tensor alias not found in "
+     "signature: png Outputs expected to be in the set {images,png_bytes}."),
+    (lambda: filtered("images", "images"), "INVALID_ARGUMENT",
+     "duplicate output tensor alias: images"),
     (lambda: request("classify"), "FAILED_PRECONDITION",
      'Serving signature key "classify" not found.'),
     (lambda: request(model=""), "INVALID_ARGUMENT", "ModelSpec has no name specified."),
@@ -138,6 +146,37 @@ def test_malformed_requests_get_tf_serving_errors_and_the_server_keeps_serving(
     assert raised.value.code() == getattr(grpc.StatusCode, code)
     assert message in raised.value.details(), raised.value.details()
     assert images_of(server["predict"].Predict(request(count=1), timeout=30)).shape[0] == 1
+
+
+def filtered(*aliases):
+    req = request(count=1)
+    req.output_filter.extend(aliases)
+    return req
+
+
+def test_outputs_are_in_typed_fields_as_tf_serving_sends_them(server):
+    """TF Serving answers with Tensor::AsProtoField (server_core.h): a client reading
+    int_val / string_val directly, not through make_ndarray, sees the values."""
+    response = server["predict"].Predict(request(count=2), timeout=30)
+    images, pngs = response.outputs["images"], response.outputs["png_bytes"]
+    assert not images.tensor_content and not pngs.tensor_content
+    assert len(images.int_val) == 2 * 28 * 28 and len(pngs.string_val) == 2
+    np.testing.assert_array_equal(np.array(images.int_val, np.uint8).reshape(2, 28, 28, 1),
+                                  images_of(response))
+    assert pngs.string_val[0].startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("fields, message", [
+    ([], "GetModelMetadataRequest must specify at least one metadata_field"),
+    (["signature_def", "x"], "Metadata field x is not supported"),
+])
+def test_metadata_requests_are_validated_before_the_model_is_looked_up(server, fields, message):
+    req = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=fields)
+    req.model_spec.name = "no_such_model"  # Would be NOT_FOUND, were it looked up first.
+    with pytest.raises(grpc.RpcError) as raised:
+        server["predict"].GetModelMetadata(req, timeout=30)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert raised.value.details() == message
 
 
 def test_unknown_version_is_not_found(server):
@@ -227,6 +266,7 @@ def test_rest_status_and_metadata_as_tf_serving(server):
     assert status == 200
     signatures = body["metadata"]["signature_def"]["signature_def"]
     assert set(signatures["generate"]["inputs"]) == {"seed"}
+    assert "@type" not in json.dumps(body)  # http_rest_api_util.cc unpacks the Any.
     assert http(f"{server['rest']}/v1/models/nope") == (
         404, {"error": "Could not find any versions of model nope"})
 
@@ -246,13 +286,47 @@ def test_rest_predict_rows_and_columns_with_base64_for_bytes_outputs(server):
     assert status == 200 and np.array(columns["outputs"]["images"]).shape == (2, 28, 28, 1)
 
 
+@pytest.mark.parametrize("method, path, status, body", [
+    ("GET", f"/V1/Models/{MODEL}/Metadata", 200, None),  # Paths match case-insensitively.
+    ("GET", "/v1/models", 400, {"error": "Missing model name in request."}),
+    ("GET", "/v1/models/", 400, {"error": "Malformed request: GET /v1/models/"}),
+    ("PUT", f"/v1/models/{MODEL}", 400, {"error": f"Malformed request: PUT /v1/models/{MODEL}"}),
+    ("GET", f"/v1/models/{MODEL}/versions/99999999999999999999", 400,
+     {"error": "Failed to convert version: 99999999999999999999 to numeric."}),
+    ("GET", "/v2/models/x", 404, None),  # No handler outside /v1/.
+    ("GET", "/", 404, None),
+])
+def test_rest_paths_as_tf_serving_routes_them(server, method, path, status, body):
+    connection = http_client.HTTPConnection(server["rest"].split("//")[1], timeout=30)
+    connection.request(method, path)
+    reply = connection.getresponse()
+    data = reply.read()
+    assert reply.status == status
+    if body is not None:
+        assert json.loads(data) == body
+    connection.close()
+
+
 @pytest.mark.parametrize("path, body, status, message", [
     ("/v1/models/nope:predict", {"instances": [[0.0] * 100]}, 404,
      "Servable not found for request: Latest(nope)"),
     (f"/v1/models/{MODEL}:predict", {"signature_name": "x", "instances": [[0.0] * 100]}, 400,
-     'Serving signature key "x" not found.'),
-    (f"/v1/models/{MODEL}:predict", {"instances": [[0.0] * 100], "inputs": [[0.0] * 100]}, 400,
-     "Not both 'instances' and 'inputs' can be specified"),
+     'Serving signature name: "x" not found in signature def'),
+    (f"/v1/models/{MODEL}:predict", {"instances": [[0.0]], "inputs": [[0.0]]}, 400,
+     'JSON Value: {\n    "instances": [\n        [\n            0.0\n        ]\n    ],\n    '
+     '"inputs": [\n        [\n            0.0\n        ]\n    ]\n} Not formatted correctly '
+     "expecting only one of 'inputs' or 'instances' keys to exist "),
+    (f"/v1/models/{MODEL}:predict", {"inputs": {"x": [[0.0] * 100]}}, 400,
+     "Missing named input: z in 'inputs' object."),
+    (f"/v1/models/{MODEL}:predict", {"instances": [{}]}, 400,
+     "Failed to process element: 0 of 'instances' list. JSON object: {} keys must be equal to: "
+     "z"),
+    (f"/v1/models/{MODEL}:predict", {"instances": [{"x": [0.0] * 100}]}, 400,
+     "Failed to process element: 0 key: x of 'instances' list. Error: INVALID_ARGUMENT: JSON "
+     "object: does not have named input: x"),
+    (f"/v1/models/{MODEL}:predict", {"instances": [{"z": [0.0] * 100, "seed": 1}]}, 400,
+     "Failed to process element: 0 key: seed of 'instances' list. Error: INVALID_ARGUMENT: "
+     "JSON object: does not have named input: seed"),
     (f"/v1/models/{MODEL}:predict", {"instances": [[0.0] * 100] * (MAX_BATCH + 1)}, 400,
      f"Task size {MAX_BATCH + 1} is larger than maximum input batch size {MAX_BATCH}"),
     (f"/v1/models/{MODEL}/versions/99:predict", {"instances": [[0.0] * 100]}, 404,
@@ -260,22 +334,6 @@ def test_rest_predict_rows_and_columns_with_base64_for_bytes_outputs(server):
 ])
 def test_rest_errors_are_json_with_tf_servings_http_codes(server, path, body, status, message):
     assert http(server["rest"] + path, body) == (status, {"error": message})
-
-
-def test_prometheus_metrics_under_tf_servings_names(server):
-    server["predict"].Predict(request(count=1), timeout=30)
-    http(f"{server['rest']}/v1/models/{MODEL}:predict", {"instances": [[0.0] * 100]})
-    http(f"{server['rest']}/v1/models/nope:predict", {"instances": [[0.0] * 100]})
-    with urllib.request.urlopen(f"{server['rest']}/monitoring/prometheus/metrics",
-                                timeout=30) as reply:
-        page = reply.read().decode()
-    counts = dict(re.findall(r'^(:tensorflow:serving:request_count\{[^}]*\}) (\S+)$', page, re.M))
-    assert float(counts[f':tensorflow:serving:request_count{{model_name="{MODEL}",'
-                        f'status="OK"}}']) >= 2
-    assert ':tensorflow:serving:request_count{model_name="nope",status="NOT_FOUND"}' in counts
-    for entrypoint in ("GRPC", "REST"):
-        assert re.search(rf'^:tensorflow:serving:request_latency_count\{{API="Predict",'
-                         rf'entrypoint="{entrypoint}",model_name="{MODEL}"\}} [1-9]', page, re.M)
 
 
 def test_load_with_a_new_version_pushed_mid_run(server):
@@ -374,9 +432,11 @@ def test_a_failed_load_is_retried_then_given_up_and_the_served_version_stays(tmp
     store.refresh()
     garbage_version(base, 2)
     store.refresh()
-    assert store.states[2].state == State.LOADING and store.states[2].error  # Retry pending.
+    # A retry pending: LOADING and healthy, as TF Serving's harness reports it (loader_harness.cc).
+    assert store.states[2] == model_store.VersionState(State.LOADING)
     store.refresh()  # The one retry fails too: TF Serving gives up on the version.
-    assert store.states[2].state == State.END and store.states[2].error
+    assert store.states[2].state == State.END and store.states[2].code == error_codes_pb2.DATA_LOSS
+    assert store.states[2].error.startswith("Can't parse ")
     store.refresh()
     assert store.states[2].state == State.END  # Not tried again.
     assert store.current.version == 1 and store.states[1].state == State.AVAILABLE
