@@ -15,6 +15,7 @@ unforeseen is 500 with its message (and a traceback in the log).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -78,6 +79,23 @@ def _metadata_json(response: get_model_metadata_pb2.GetModelMetadataResponse) ->
             f'{{"signature_def": {_json(signature_map, True)}}}\n}}\n')
 
 
+@dataclasses.dataclass(frozen=True)
+class _Route:
+    """http_rest_api_util.cc ParseModelInfo: the path's match (None: not parsed), the model
+    name in it (decoded) and the REST method ("predict"; "" for a GET). The name and method
+    label the request's metrics whatever its outcome."""
+    match: re.Match | None
+    model: str
+    method: str
+
+    @classmethod
+    def parse(cls, method: str, path: str) -> "_Route":
+        pattern = {"POST": PREDICTION, "GET": MODEL_STATUS}.get(method)
+        match = pattern.fullmatch(path) if pattern else None
+        return cls(match, urllib.parse.unquote(match[1] or "") if match else "",
+                   match[4] if match and method == "POST" else "")
+
+
 class Handler(BaseHTTPRequestHandler):
     server: "RestServer"
     timeout = limits.REST_READ_TIMEOUT_SECONDS  # A body that never arrives frees its thread.
@@ -136,33 +154,25 @@ class Handler(BaseHTTPRequestHandler):
         _, _, outputs = api.run_predict(self.server.store, request, self.server.max_batch)
         return json_tensor.response_json(outputs, response_format).encode()
 
-    def _process(self, method: str, path: str, body: bytes) -> tuple[str, str, bytes]:
-        """HttpRestApiHandler::ProcessRequest: (model name, REST method, JSON reply)."""
-        store = self.server.store
-        if method == "POST":
-            match = PREDICTION.fullmatch(path)
-        elif method == "GET":
-            match = MODEL_STATUS.fullmatch(path)
-        else:
-            match = None
-        name = urllib.parse.unquote(match[1] or "") if match else ""
-        rest_method = match[4] if match and method == "POST" else ""
-        if not match or rest_method in ("classify", "regress"):  # Predict signatures only.
+    def _process(self, method: str, path: str, route: "_Route", body: bytes) -> bytes:
+        """HttpRestApiHandler::ProcessRequest: the JSON reply, or RequestError."""
+        store, match = self.server.store, route.match
+        if not match or route.method in ("classify", "regress"):  # Predict signatures only.
             raise _invalid(f"Malformed request: {method} {path}")
-        if not name:
+        if not route.model:
             raise _invalid("Missing model name in request.")
         if method == "POST":
             spec = predict_pb2.PredictRequest().model_spec
-            _model_spec(spec, name, match[2], match[3])
-            return name, rest_method, self._predict(spec, body)
+            _model_spec(spec, route.model, match[2], match[3])
+            return self._predict(spec, body)
         if match[4]:  # /metadata
             request = get_model_metadata_pb2.GetModelMetadataRequest(
                 metadata_field=[api.SIGNATURE_DEF])
-            _model_spec(request.model_spec, name, match[2], match[3])
-            return name, "", _metadata_json(api.model_metadata(store, request)).encode()
+            _model_spec(request.model_spec, route.model, match[2], match[3])
+            return _metadata_json(api.model_metadata(store, request)).encode()
         request = get_model_status_pb2.GetModelStatusRequest()
-        _model_spec(request.model_spec, name, match[2], match[3])
-        return name, "", _json(api.model_status(store, request), False).encode()
+        _model_spec(request.model_spec, route.model, match[2], match[3])
+        return _json(api.model_status(store, request), False).encode()
 
     def _handle(self, method: str) -> None:
         path = self.path.split("?", 1)[0]
@@ -173,7 +183,7 @@ class Handler(BaseHTTPRequestHandler):
         if not HANDLED.fullmatch(path):
             self._reply(404, b"", "text/plain")
             return
-        started, name, rest_method = time.perf_counter(), "", ""
+        started, route = time.perf_counter(), _Route.parse(method, path)
         try:
             body = self._body()
             if method == "OPTIONS":  # A CORS preflight (http_server.cc).
@@ -182,8 +192,7 @@ class Handler(BaseHTTPRequestHandler):
                                            "Origin header is missing in CORS preflight")
                 code, reply = grpc.StatusCode.OK, b""
             else:
-                name, rest_method, reply = self._process(method, path, body)
-                code = grpc.StatusCode.OK
+                code, reply = grpc.StatusCode.OK, self._process(method, path, route, body)
         except api.RequestError as err:
             code, reply = err.code, json.dumps({"error": str(err)}, indent=4).encode()
         except Exception as err:  # pylint: disable=broad-except
@@ -191,7 +200,8 @@ class Handler(BaseHTTPRequestHandler):
             code = grpc.StatusCode.INTERNAL
             reply = json.dumps({"error": f"{type(err).__name__}: {err}"}, indent=4).encode()
         if metrics and method != "OPTIONS":
-            metrics.record(name, rest_method, "REST", code.name, time.perf_counter() - started)
+            metrics.record(route.model, route.method, "REST", code.name,
+                           time.perf_counter() - started)
         self._reply(HTTP_STATUS[code], reply)
 
     def do_GET(self) -> None:  # pylint: disable=invalid-name

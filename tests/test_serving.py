@@ -6,9 +6,7 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import threading
 import time
 import http.client as http_client
@@ -16,61 +14,26 @@ import urllib.error
 import urllib.request
 
 import grpc
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import error_codes_pb2
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
-                                     model_service_pb2_grpc, prediction_service_pb2_grpc)
+                                     prediction_service_pb2_grpc)
 
 
+from serving import api, limits, model_store
 from serving import client as client_lib
-from serving import limits, rest
-from serving import api
-from serving import model_store
-from serving.metrics import RequestMetrics
 from serving.model_store import ModelStore
-from serving.grpc_server import serve
-from trainer.export import export_generator
-from trainer.models import build_generator
+from serving_helpers import MAX_BATCH, MODEL, DCGAN_SERVE, free_port, push, serving
 from settings import trainer_config
-
-MODEL = "dcgan_mnist"
-MAX_BATCH = 64
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def push(base: str, version: int, seed: int) -> None:
-    """Exports a generator and publishes it as <base>/<version> with one rename."""
-    keras.utils.set_random_seed(seed)
-    staging = os.path.join(os.path.dirname(base), f".staging-{version}")
-    export_generator(build_generator(trainer_config(generator_filters=(16, 8))), staging)
-    os.makedirs(base, exist_ok=True)
-    os.rename(staging, os.path.join(base, str(version)))
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     base = str(tmp_path_factory.mktemp("serving") / MODEL)
     push(base, 1, seed=1)
-    store = ModelStore(MODEL, base, poll_seconds=0.2).start()
-    metrics = RequestMetrics()
-    grpc_server, port = serve(store, 0, max_batch=MAX_BATCH, host="127.0.0.1", metrics=metrics)
-    rest_server, rest_port = rest.serve_rest(store, 0, MAX_BATCH, metrics, host="127.0.0.1")
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    yield {"base": base, "port": port, "store": store, "rest": f"http://127.0.0.1:{rest_port}",
-           "predict": prediction_service_pb2_grpc.PredictionServiceStub(channel),
-           "models": model_service_pb2_grpc.ModelServiceStub(channel)}
-    channel.close()
-    rest_server.shutdown()
-    grpc_server.stop(None)
-    store.stop()
+    with serving(base) as served:
+        yield served
 
 
 def request(signature="serving_default", count=3, model=MODEL, **inputs):
@@ -476,7 +439,7 @@ def test_dcgan_serve_listens_only_once_a_version_is_available(tmp_path):
     base.mkdir()
     port = free_port()
     process = subprocess.Popen(
-        [os.path.join(os.path.dirname(sys.executable), "dcgan-serve"), "--model-base-path",
+        [DCGAN_SERVE, "--model-base-path",
          str(base), "--model-name", MODEL, "--port", str(port), "--poll-seconds", "0.2"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

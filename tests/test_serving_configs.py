@@ -116,8 +116,10 @@ def test_kubernetes_manifests_wire_ports_probes_volume_and_config():
     assert container["image"].startswith("tensorflow/serving:")
     assert {p["containerPort"] for p in container["ports"]} == {8500, 8501}
     assert {p["port"] for p in docs["Service"]["spec"]["ports"]} == {8500, 8501}
-    # TF Serving's REST status endpoint; the startup probe covers a slow first load.
-    status = {"path": "/v1/models/dcgan_mnist", "port": 8501}
+    # TF Serving's REST metadata call (404 unless a version is AVAILABLE; what it answers is
+    # tested against the stand-in in test_serving_abuse.py); the startup probe covers a slow
+    # first load.
+    status = {"path": "/v1/models/dcgan_mnist/metadata", "port": 8501}
     assert container["readinessProbe"]["httpGet"] == status
     startup = container["startupProbe"]
     assert startup["httpGet"] == status
