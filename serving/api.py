@@ -92,7 +92,9 @@ def _input_values(signature_def: meta_graph_pb2.SignatureDef,
         _check_size(alias, tensor, info, max_batch)
         try:
             value = tf.make_ndarray(tensor)
-        except (TypeError, ValueError) as err:
+        except Exception as err:  # pylint: disable=broad-except
+            # Whatever a malformed proto makes numpy or TensorFlow raise (a wrong content
+            # size, a dtype with no numpy twin such as DT_VARIANT): Tensor::FromProto fails.
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
                                f"tensor parsing error: {alias}") from err
         if tf.dtypes.as_dtype(value.dtype) != tf.dtypes.as_dtype(info.dtype):

@@ -60,7 +60,8 @@ def _decimal(value: float, float32: bool) -> str:
 def value_text(value: Any) -> str:
     """JsonValueToString: the value as rapidjson's PrettyWriter writes it (for error texts)."""
     if isinstance(value, float):
-        return _decimal(value, float32=float(np.float32(value)) == value)
+        with np.errstate(over="ignore"):  # A double beyond float32 is simply not a float.
+            return _decimal(value, float32=float(np.float32(value)) == value)
     return json.dumps(value, indent=4, ensure_ascii=False, allow_nan=True)
 
 
