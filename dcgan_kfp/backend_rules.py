@@ -9,7 +9,13 @@ same rules, each copied in meaning (not in code) from the system that enforces i
   `^[a-zA-Z0-9][-a-zA-Z0-9]*$` or is longer than 128 characters (argoproj/argo-workflows
   pkg/apis/workflow/v1alpha1/validation_utils.go: "name must consist of alpha-numeric characters
   or '-', and must start with an alpha-numeric character");
-- run parameters: backend/src/apiserver/template/v2_template.go, validatePipelineJobInputs;
+- run parameters: backend/src/apiserver/template/v2_template.go, validatePipelineJobInputs
+  (kfp 2.5.0's texts, in its order);
+- where each rule bites (backend/src/apiserver/resource/resource_manager.go): parameters are
+  checked when a run or a recurring run is created (HTTP 400); Argo's names only when a run's
+  workflow is validated (CreateRun: HTTP 500 "Failed to validate workflow for (...)"). A
+  recurring run with a bad name is accepted, and then every firing fails in the
+  scheduled-workflow controller: `dcgan-kfp` checks names before it sends anything;
 - max concurrency: backend/src/apiserver/server/api_converter.go ("Max concurrency of a
   recurring run must be at least 1 and at most 10");
 - cron: the same file parses the schedule with github.com/robfig/cron v1.2.0 `cron.Parse`
@@ -55,34 +61,52 @@ def check_names(spec: pipeline_spec_pb2.PipelineSpec) -> None:
         raise BackendRuleError("the Kubeflow backend would refuse this spec: " + "; ".join(errors))
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_PARAMETER_TYPE = pipeline_spec_pb2.ParameterType
+# v2_template.go: per declared type, the structpb kind a value must have and the refusal.
 _TYPE_CHECKS = {
-    pipeline_spec_pb2.ParameterType.NUMBER_DOUBLE: ("double or integer", (int, float)),
-    pipeline_spec_pb2.ParameterType.NUMBER_INTEGER: ("double or integer", (int, float)),
-    pipeline_spec_pb2.ParameterType.STRING: ("string", (str,)),
-    pipeline_spec_pb2.ParameterType.BOOLEAN: ("bool", (bool,)),
+    _PARAMETER_TYPE.NUMBER_DOUBLE: (_is_number, "double or integer, but the parameter value is "
+                                    "not of number value type"),
+    _PARAMETER_TYPE.NUMBER_INTEGER: (_is_number, "double or integer, but the parameter value is "
+                                     "not of number value type"),
+    _PARAMETER_TYPE.STRING: (lambda v: isinstance(v, str), "string, but the input parameter is "
+                             "not of string value type"),
+    _PARAMETER_TYPE.BOOLEAN: (lambda v: isinstance(v, bool), "bool, but the input parameter is "
+                              "not of bool value type"),
+    _PARAMETER_TYPE.LIST: (lambda v: isinstance(v, list), "list, but the input parameter is not "
+                           "of list value type"),
+    _PARAMETER_TYPE.STRUCT: (lambda v: isinstance(v, dict), "struct, but the input parameter is "
+                             "not of struct value type"),
 }
 
 
 def check_run_parameters(spec: pipeline_spec_pb2.PipelineSpec, params: Mapping[str, Any]) -> None:
-    """A run's parameters as the API server validates them when a run is created (also for
-    each firing of a recurring run): every root parameter has a value, a default or is
-    optional; no extra parameter; values of the declared type."""
+    """A run's parameters as the API server validates them when a run or a recurring run is
+    created (v2_template.go validatePipelineJobInputs, its texts and its order): each declared
+    parameter has a value, a default or is optional, and a value of its type; then no extra
+    parameter."""
     declared = spec.root.input_definitions.parameters
-    extra = sorted(set(params) - set(declared))
-    if extra:
-        raise BackendRuleError(
-            f"parameter(s) provided are not required by pipeline: {', '.join(extra)}")
-    for name, param in declared.items():
+    for name, param in sorted(declared.items()):
         if name not in params:
             if not param.is_optional and not param.HasField("default_value"):
                 raise BackendRuleError(f"parameter {name} is not optional, yet has neither "
                                        "default value nor user provided value")
             continue
-        kind, types = _TYPE_CHECKS.get(param.parameter_type, (None, None))
-        value = params[name]
-        if kind and (not isinstance(value, types) or
-                     (bool not in types and isinstance(value, bool))):
-            raise BackendRuleError(f"input parameter {name} requires type {kind}")
+        if param.parameter_type == _PARAMETER_TYPE.PARAMETER_TYPE_ENUM_UNSPECIFIED:
+            raise BackendRuleError(f"input parameter {name} has unspecified type")
+        if param.parameter_type == _PARAMETER_TYPE.TASK_FINAL_STATUS:
+            raise BackendRuleError(f"input parameter {name} requires type TASK_FINAL_STATUS, "
+                                   "which is invalid for root component")
+        check, refusal = _TYPE_CHECKS.get(param.parameter_type, (None, "unknown"))
+        if check is None or not check(params[name]):
+            raise BackendRuleError(f"input parameter {name} requires type {refusal}")
+    extra = sorted(set(params) - set(declared))
+    if extra:
+        raise BackendRuleError(
+            f"parameter(s) provided are not required by pipeline: {', '.join(extra)}")
 
 
 def check_max_concurrency(value: int) -> int:

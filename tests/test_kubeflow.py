@@ -21,7 +21,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from kfp_server_api import ApiException
 
-from dcgan_kfp import backend_rules, cli, scheduler
+from dcgan_kfp import backend_rules, cli, compiler, scheduler
 from dcgan_common.config import PRESETS
 
 NODES = {"MnistExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
@@ -260,16 +260,22 @@ class FakeKubeflow(BaseHTTPRequestHandler):
             return self._reply(404, {"error": f"recurring run {run_id} not found"})
         return self._reply(200, {})
 
-    def _check_run(self, body):
-        """v2_template.go validatePipelineJobInputs, api_converter.go (max concurrency, cron),
-        and Argo's names once the backend compiles the spec into a workflow."""
+    def _check_run(self, body, path):
+        """What the API server checks, where it checks it (backend_rules.py cites the source):
+        parameters (v2_template.go) for runs and recurring runs, max concurrency and cron
+        (api_converter.go) for recurring runs, HTTP 400; Argo's names only when a run's
+        workflow is validated (resource_manager.go CreateRun), HTTP 500. A recurring run with
+        a bad name is accepted: its firings fail later, in the scheduled-workflow controller."""
         spec = load_spec(self.server.state["versions"][
             body["pipeline_version_reference"]["pipeline_version_id"]])
-        backend_rules.check_names(spec)
         backend_rules.check_run_parameters(spec, body["runtime_config"].get("parameters", {}))
-        if "max_concurrency" in body:
+        if path.endswith("/recurringruns"):
             backend_rules.check_max_concurrency(int(body["max_concurrency"]))
             backend_rules.parse_cron(body["trigger"]["cron_schedule"]["cron"])
+            return None
+        errors = backend_rules.name_errors(spec)
+        return (f"Failed to validate workflow for ({spec.pipeline_info.name}-): "
+                + "; ".join(errors)) if errors else None
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length", 0))
@@ -298,9 +304,12 @@ class FakeKubeflow(BaseHTTPRequestHandler):
             return self._reply(200, {"experiment_id": "experiment-1", **body})
         if entry["path"] in ("/apis/v2beta1/recurringruns", "/apis/v2beta1/runs"):
             try:
-                self._check_run(body)
+                internal_error = self._check_run(body, entry["path"])
             except backend_rules.BackendRuleError as err:
                 return self._refuse(str(err))
+            if internal_error:  # util.NewInternalServerError: HTTP 500, gRPC code 13.
+                return self._reply(500, {"error": internal_error, "code": 13,
+                                         "message": internal_error})
             if entry["path"].endswith("/runs"):
                 return self._reply(200, {"run_id": "run-1", **body})
             run_id = f"recurring-{len(posts(self.server, entry['path']))}"
@@ -407,7 +416,53 @@ def test_the_fake_server_refuses_the_previous_mains_spec(kubeflow, compiled, tmp
         client.run_pipeline(experiment_id="experiment-1", job_name="run",
                             params={"mnist_dir": "gs://bucket/mnist"},
                             pipeline_id=pipeline_id, version_id="version-1")
-    assert refused.value.status == 400 and "Trainer.classifier-driver" in refused.value.body
+    assert refused.value.status == 500 and "Trainer.classifier-driver" in refused.value.body
+    assert "Failed to validate workflow for (" in refused.value.body
+    # A recurring run of it is accepted, as the backend accepts it; each firing would fail.
+    nightly = client.create_recurring_run(
+        experiment_id="experiment-1", job_name="nightly", cron_expression="0 0 3 * * *",
+        params={"mnist_dir": "gs://bucket/mnist"}, pipeline_id=pipeline_id,
+        version_id="version-1")
+    assert nightly.recurring_run_id in kubeflow.state["recurring"]
+
+
+def test_dcgan_kfp_refuses_a_bad_name_before_it_sends_anything(kubeflow, monkeypatch, capsys):
+    """The backend would accept the recurring run and fail every night: dcgan-kfp checks the
+    names itself."""
+    load = compiler.load_spec
+
+    def dotted(path):  # What the compiler wrote, with a task name Argo refuses.
+        spec = load(path)
+        spec.root.dag.tasks["Trainer.classifier"].CopyFrom(spec.root.dag.tasks["Trainer"])
+        return spec
+
+    monkeypatch.setattr(compiler, "load_spec", dotted)
+    assert cli.main(["schedule", *COMMON, "--host", host(kubeflow), "--cron", "@daily"]) == 2
+    assert "Trainer.classifier-driver" in capsys.readouterr().err
+    assert kubeflow.requests == []
+
+
+@pytest.mark.parametrize("params, message", [
+    ({}, "parameter mnist_dir is not optional, yet has neither default value nor user "
+         "provided value"),
+    ({"mnist_dir": 3, "other": 1}, "input parameter mnist_dir requires type string, but the "
+                                   "input parameter is not of string value type"),
+    ({"mnist_dir": "gs://b/m", "other": 1, "b": 2},
+     "parameter(s) provided are not required by pipeline: b, other"),
+])
+def test_run_parameters_are_refused_with_the_backends_full_text_in_its_order(
+        kubeflow, compiled, tmp_path, params, message):
+    """v2_template.go checks each declared parameter (missing, then type) before extras."""
+    _, spec = compiled
+    no_default = main_spec(spec)
+    no_default.root.dag.tasks["ClassifierTrainer"].CopyFrom(
+        no_default.root.dag.tasks["Trainer.classifier"])
+    del no_default.root.dag.tasks["Trainer.classifier"]
+    client, pipeline_id = upload(kubeflow, tmp_path, no_default)
+    with pytest.raises(ApiException) as refused:
+        client.run_pipeline(experiment_id="experiment-1", job_name="run", params=params,
+                            pipeline_id=pipeline_id, version_id="version-1")
+    assert refused.value.status == 400 and json.loads(refused.value.body)["message"] == message
 
 
 def test_the_fake_server_refuses_max_concurrency_11_and_a_bad_cron(kubeflow, compiled, tmp_path):
