@@ -13,7 +13,7 @@ setup(
     python_requires=">=3.10,<3.11",
     packages=find_packages(include=["dcgan_common", "pipeline", "components", "trainer",
                                     "serving", "dcgan_kfp"]),
-    package_data={"components": ["schema/*.pbtxt"], "serving": ["config/*"]},
+    package_data={"components": ["schema/*/*.pbtxt"], "serving": ["config/*"]},
     install_requires=[
         "tensorflow>=2.16,<2.17",
         # Keras >= 3.5 breaks custom training loops under MirroredStrategy on TF 2.16.

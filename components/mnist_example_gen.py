@@ -1,4 +1,4 @@
-"""MnistExampleGen: MNIST as tf.Example records, splits `train` and `eval`.
+"""MnistExampleGen: MNIST (or Stacked MNIST) as tf.Example records, splits `train` and `eval`.
 
 A Python-function component: it needs no custom driver (FileBasedExampleGen's
 driver does not run on the open-source Kubeflow Pipelines backend), and the
@@ -16,6 +16,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from components import mnist_idx
 from components.mnist_idx import MnistDataError
+from dcgan_common.datasets import dataset, stack
 from dcgan_common.features import IMAGE_KEY, LABEL_KEY
 
 # Official training images -> train, official test images -> eval.
@@ -52,6 +53,18 @@ def load_mnist(mnist_dir: str) -> dict[str, mnist_idx.MnistSplit]:
     return {split: load_from_tfds(split) for split in TFDS_SPLITS}
 
 
+def build_dataset(digits: dict[str, mnist_idx.MnistSplit], name: str, seed: int
+                  ) -> dict[str, mnist_idx.MnistSplit]:
+    """The dataset's splits from the MNIST digits: the digits themselves, or (Stacked MNIST)
+    each split's examples stacked from that split's digits, deterministically from `seed`."""
+    spec = dataset(name)
+    if spec.channels == 1:
+        return digits
+    return {split: mnist_idx.MnistSplit(*stack(data.images, data.labels, len(data.images),
+                                               spec.channels, seed=[seed, index]))
+            for index, (split, data) in enumerate(digits.items())}
+
+
 def to_examples(data: mnist_idx.MnistSplit) -> Iterable[tf.train.Example]:
     for image, label in zip(data.images, data.labels):
         yield tf.train.Example(features=tf.train.Features(feature={
@@ -72,6 +85,8 @@ def write_split(data: mnist_idx.MnistSplit, split_dir: str) -> None:
 def MnistExampleGen(  # pylint: disable=invalid-name
     examples: OutputArtifact[standard_artifacts.Examples],
     mnist_dir: Parameter[str] = "",
+    dataset_name: Parameter[str] = "mnist",
+    seed: Parameter[int] = 0,
 ) -> None:
     """Emits MNIST as gzipped tf.Example TFRecords, like the stock ExampleGens.
 
@@ -80,12 +95,15 @@ def MnistExampleGen(  # pylint: disable=invalid-name
       mnist_dir: a directory (local or any tf.io.gfile filesystem) holding the
         four canonical IDX files, gzip-compressed or not. Empty: download
         `mnist` with tensorflow-datasets.
+      dataset_name: `mnist`, or `stacked_mnist` (dcgan_common/datasets.py).
+      seed: which digits are stacked (Stacked MNIST only).
     """
-    splits = load_mnist(mnist_dir)  # Raises MnistDataError before anything is written.
+    # Raises MnistDataError (or ValueError) before anything is written.
+    splits = build_dataset(load_mnist(mnist_dir), dataset_name, seed)
     examples.split_names = artifact_utils.encode_split_names(list(splits))
     for split, data in splits.items():
-        logging.info("MnistExampleGen: writing %d %s examples from %s", len(data.labels), split,
-                     mnist_dir or "tensorflow-datasets")
+        logging.info("MnistExampleGen: writing %d %s %s examples from %s", len(data.labels),
+                     dataset_name, split, mnist_dir or "tensorflow-datasets")
         write_split(data, artifact_utils.get_split_uri([examples], split))
     examples.span = 0
     examples.set_string_custom_property("payload_format", "FORMAT_TF_EXAMPLE")

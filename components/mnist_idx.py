@@ -33,7 +33,7 @@ class MnistDataError(ValueError):
 
 
 class MnistSplit(NamedTuple):
-    images: np.ndarray  # uint8 [n, 28, 28]
+    images: np.ndarray  # uint8 [n, 28, 28] (digits), or [n, 28, 28, channels] once stacked
     labels: np.ndarray  # int64 [n]
 
 

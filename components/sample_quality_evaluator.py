@@ -24,7 +24,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from dcgan_common import features, quality_metrics
 from dcgan_common import images as image_utils
 from dcgan_common.config import EvaluatorConfig, QualityGates
-from dcgan_common.embedding import embed, load_embed_fn
+from dcgan_common.embedding import embed_channels, load_embed_fn
 from dcgan_common.examples import load_arrays
 from dcgan_common.images import scale_pixels
 from dcgan_common.layout import (CLASSIFIER_METRICS_FILE, EVALUATION_FILE, SAMPLES_FILE,
@@ -36,7 +36,7 @@ GENERATE_BATCH = 500
 
 
 def generate_samples(generator_dir: str, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """uint8 [N, 28, 28, 1] from the exported `generate` signature, a fixed seed per sample,
+    """uint8 [N, 28, 28, C] from the exported `generate` signature, a fixed seed per sample,
     and, for a conditional generator, the requested labels (seed % NUM_CLASSES)."""
     generate = tf.saved_model.load(generator_dir).signatures["generate"]
     conditional = "label" in generate.structured_input_signature[1]
@@ -58,12 +58,17 @@ def to_unit_range(pixels: np.ndarray) -> np.ndarray:
 def evaluate_generator(generator_dir: str, embed_fn, real_features: np.ndarray,
                        real_labels: np.ndarray, seeds: np.ndarray
                        ) -> tuple[dict[str, Any], np.ndarray]:
+    """The metrics of the generator's samples (each channel a digit) against the real images'
+    channel features [C, N, D] (quality_metrics.sample_metrics), and the samples."""
     samples, requested = generate_samples(generator_dir, seeds)
-    fake_features, fake_probs = embed(embed_fn, to_unit_range(samples))
-    metrics = quality_metrics.all_metrics(real_features, fake_features, fake_probs)
+    if samples.shape[-1] != real_features.shape[0]:
+        raise ValueError(f"{generator_dir} draws {samples.shape[-1]}-channel images; the data "
+                         f"has {real_features.shape[0]} channels")
+    fake_features, fake_probs = embed_channels(embed_fn, to_unit_range(samples))
+    metrics = quality_metrics.sample_metrics(real_features, fake_features, fake_probs)
     if requested is not None:
         metrics.update(quality_metrics.conditional_metrics(
-            real_features, real_labels, fake_features, fake_probs, requested))
+            real_features[0], real_labels, fake_features[0], fake_probs[0], requested))
     return metrics, samples
 
 
@@ -94,6 +99,12 @@ def failed_gates(metrics: dict[str, Any], floor: dict[str, Any], gates: QualityG
           lambda v: v >= gates.min_class_share, f"< {gates.min_class_share}")
     _gate(reasons, "largest class share", metrics["max_class_share"],
           lambda v: v <= gates.max_class_share, f"> {gates.max_class_share}")
+    if "mode_kl" in metrics:  # Stacked MNIST: every mode, evenly.
+        if metrics["modes_covered"] < gates.min_modes_covered:
+            reasons.append(f"{metrics['modes_covered']} of {metrics['num_modes']} modes "
+                           f"covered < {gates.min_modes_covered}")
+        _gate(reasons, "mode KL", metrics["mode_kl"], lambda v: v <= gates.max_mode_kl,
+              f"> {gates.max_mode_kl} (real-data floor {floor.get('mode_kl', float('nan')):.4f})")
     if "conditional_accuracy" in metrics:
         _gate(reasons, "conditional accuracy", metrics["conditional_accuracy"],
               lambda v: v >= gates.min_conditional_accuracy,
@@ -169,7 +180,7 @@ def SampleQualityEvaluator(  # pylint: disable=invalid-name
     embed_fn = load_embed_fn(classifier.uri)
     real, real_labels = load_arrays(
         [os.path.join(artifact_utils.get_split_uri([examples], "eval"), "*")], config.num_samples)
-    real_features, _ = embed(embed_fn, real)
+    real_features, _ = embed_channels(embed_fn, real)
     seeds = np.arange(config.seed, config.seed + config.num_samples, dtype=np.int64)
     metrics, samples = evaluate_generator(os.path.join(generator.uri, "Format-Serving"), embed_fn,
                                           real_features, real_labels, seeds)
@@ -197,6 +208,9 @@ def SampleQualityEvaluator(  # pylint: disable=invalid-name
     grid = image_utils.tile(tf.constant(samples[:64]))
     image_utils.write_png(grid, os.path.join(evaluation.uri, SAMPLES_FILE))
     write_blessing(blessing, blessed, generator)
-    log.info("SampleQualityEvaluator: %s (FID %.3f, floor %.3f, MNIST score %.3f)%s",
+    coverage = (f", {metrics['modes_covered']} of {metrics['num_modes']} modes, mode KL "
+                f"{metrics['mode_kl']:.3f} (floor {classifier_record['floor']['mode_kl']:.3f})"
+                if "mode_kl" in metrics else "")
+    log.info("SampleQualityEvaluator: %s (FID %.3f, floor %.3f, MNIST score %.3f%s)%s",
              report["verdict"], metrics["fid"], classifier_record["floor"]["fid"],
-             metrics["mnist_score"], "".join(f"\n  - {r}" for r in reasons))
+             metrics["mnist_score"], coverage, "".join(f"\n  - {r}" for r in reasons))

@@ -9,6 +9,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from dcgan_common.examples import split_channels
+
 EMBED_BATCH = 1000
 
 
@@ -24,3 +26,10 @@ def embed(embed_fn, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def load_embed_fn(model_uri: str):
     return tf.saved_model.load(os.path.join(model_uri, "Format-Serving")).signatures["embed"]
+
+
+def embed_channels(embed_fn, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each channel of [N, 28, 28, C] images embedded as a single digit: features [C, N, D] and
+    class probabilities [C, N, 10]. C is 1 for MNIST."""
+    pairs = [embed(embed_fn, channel) for channel in split_channels(images)]
+    return np.stack([f for f, _ in pairs]), np.stack([p for _, p in pairs])

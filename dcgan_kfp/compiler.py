@@ -79,7 +79,8 @@ def kubeflow_pipeline(config: PipelineConfig, resources: Resources) -> tfx.dsl.P
     """The local DAG, unchanged, with a runtime parameter for the data and per-node resources."""
     validate_name(config.pipeline_name)
     example_gen = MnistExampleGen(mnist_dir=tfx.dsl.experimental.RuntimeParameter(
-        name=MNIST_DIR_PARAMETER, ptype=str, default=config.mnist_dir))
+        name=MNIST_DIR_PARAMETER, ptype=str, default=config.mnist_dir),
+        dataset_name=config.dataset, seed=config.dataset_seed)
     pipeline = pipeline_def.create_pipeline(config, example_gen=example_gen)
     for node in pipeline.components:
         node.with_platform_config(resources.spec_for(node.id))
@@ -96,9 +97,8 @@ def compile_spec(config: PipelineConfig, image: str, output_path: str,
     project_dir = IMAGE_PROJECT_DIR if in_image else os.path.dirname(
         os.path.dirname(os.path.abspath(__file__)))
     resources = resources.for_output(output_path)
-    config = dataclasses.replace(
-        config, schema_file=config.schema_file or os.path.join(
-            project_dir, "components", "schema", "schema.pbtxt"))
+    config = dataclasses.replace(config, schema_file=pipeline_def.schema_file(
+        config, os.path.join(project_dir, "components", "schema")))
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
             default_image=image, use_pipeline_spec_2_1=True),

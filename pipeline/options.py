@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from dcgan_common.config import CONDITIONAL_OVERRIDES, PRESETS, PipelineConfig, preset
+from dcgan_common.config import (CONDITIONAL_OVERRIDES, PRESETS, PipelineConfig, preset,
+                                 with_dataset)
+from dcgan_common.datasets import DATASETS
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -15,6 +17,9 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, help="override the preset's global batch size")
     parser.add_argument("--seed", type=int,
                         help="override the Trainer's seed (initial weights, data order, noise)")
+    parser.add_argument("--dataset", choices=sorted(DATASETS),
+                        help="override the preset's dataset: mnist, or stacked_mnist (three "
+                             "digits as the channels of one image, 1,000 modes)")
     parser.add_argument("--conditional", action="store_true",
                         help="train the class-conditional DCGAN (serving takes a `label`)")
     parser.add_argument("--strategy", help="override the tf.distribute strategy "
@@ -35,6 +40,8 @@ def training_config(args: argparse.Namespace, **changes) -> PipelineConfig:
     overrides = {group: {name: value for name, value in settings.items() if value is not None}
                  for group, settings in flags.items()}
     config = dataclasses.replace(preset(args.preset), **changes)
+    if args.dataset:
+        config = with_dataset(config, args.dataset)
     if args.conditional:  # The labels replace `default`'s unconditional-only settings.
         config = config.replace_trainer(**CONDITIONAL_OVERRIDES)
     return config.replace_trainer(**overrides)

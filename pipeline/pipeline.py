@@ -16,11 +16,13 @@ from components import atomic_pusher
 from components.data_validation_gate import DataValidationGate
 from components.mnist_example_gen import MnistExampleGen
 from components.sample_quality_evaluator import SampleQualityEvaluator
-from dcgan_common.config import CLASSIFIER_CONFIG_KEY, TRAINER_CONFIG_KEY, PipelineConfig
+from dcgan_common import datasets
+from dcgan_common.config import (CLASSIFIER_CONFIG_KEY, TRAINER_CONFIG_KEY,
+                                  TRANSFORM_CHANNELS_KEY, PipelineConfig)
 
 SCHEMA_DIR = os.path.join(os.path.dirname(components.__file__), "schema")
-SCHEMA_FILE = os.path.join(SCHEMA_DIR, "schema.pbtxt")
-CUSTOM_VALIDATIONS_FILE = os.path.join(SCHEMA_DIR, "custom_validations.pbtxt")
+SCHEMA_FILE = "schema.pbtxt"  # In SCHEMA_DIR/<dataset>/, beside its TFDV custom validations.
+CUSTOM_VALIDATIONS_FILE = "custom_validations.pbtxt"
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.run.run_fn"
 CLASSIFIER_RUN_FN = "trainer.classifier.run_fn"
@@ -48,16 +50,24 @@ def metadata_path(config: PipelineConfig) -> str:
     return os.path.join(config.output_dir, "metadata.sqlite")
 
 
+def schema_file(config: PipelineConfig, schema_dir: str = SCHEMA_DIR) -> str:
+    """The curated schema of the configured dataset."""
+    return config.schema_file or os.path.join(schema_dir, config.dataset, SCHEMA_FILE)
+
+
 def data_components(config: PipelineConfig,
                     example_gen: BaseComponent | None = None) -> list[BaseComponent]:
     """Ingestion, validation and Transform: the DAG up to the Trainers (Transform is last)."""
-    example_gen = example_gen or MnistExampleGen(mnist_dir=config.mnist_dir)
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_file or SCHEMA_FILE)
+    example_gen = example_gen or MnistExampleGen(mnist_dir=config.mnist_dir,
+                                                 dataset_name=config.dataset,
+                                                 seed=config.dataset_seed)
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file(config))
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"],
                                                   schema=schema_gen.outputs["schema"])
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
-    with open(CUSTOM_VALIDATIONS_FILE, encoding="utf-8") as f:
+    with open(os.path.join(SCHEMA_DIR, config.dataset, CUSTOM_VALIDATIONS_FILE),
+              encoding="utf-8") as f:
         custom_validations = f.read()
     data_gate = DataValidationGate(anomalies=example_validator.outputs["anomalies"],
                                    statistics=statistics_gen.outputs["statistics"],
@@ -65,7 +75,8 @@ def data_components(config: PipelineConfig,
                                    custom_validations=custom_validations)
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
-        preprocessing_fn=PREPROCESSING_FN)
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config={TRANSFORM_CHANNELS_KEY: datasets.dataset(config.dataset).channels})
     transform.add_upstream_node(data_gate)  # No transformation of data with anomalies.
     return [example_gen, schema_gen, statistics_gen, example_validator, data_gate, transform]
 

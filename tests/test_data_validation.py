@@ -12,6 +12,7 @@ from pipeline import local_runner
 from pipeline import pipeline as pipeline_def
 from dcgan_common import features
 from pipeline.metadata import State, executions_by_node, live_artifacts
+from dcgan_common.config import with_dataset
 from pipeline_helpers import pushed_versions, smoke_config
 
 
@@ -30,11 +31,12 @@ def write_records(directory, records):
             writer.write(record)
 
 
-def run_with_records(tmp_path, train: list[bytes], evaluation: list[bytes]):
+def run_with_records(tmp_path, train: list[bytes], evaluation: list[bytes],
+                     dataset: str = "mnist"):
     """The pipeline with ImportExampleGen over these records in place of MnistExampleGen."""
     write_records(tmp_path / "data" / "train", train)
     write_records(tmp_path / "data" / "eval", evaluation)
-    config = smoke_config("", tmp_path / "out")
+    config = with_dataset(smoke_config("", tmp_path / "out"), dataset)
     import_gen = tfx.components.ImportExampleGen(
         input_base=str(tmp_path / "data"),
         input_config=tfx.proto.Input(splits=[
@@ -68,13 +70,28 @@ def test_every_field_is_bounded_image_bytes_and_one_label(tmp_path):
     message = run_with_records(tmp_path, GOOD + [example(bytes(783), 1)],
                                GOOD + [example(bytes(1568), 2), example(bytes(784), [3, 4])])
     lines = message.splitlines()
-    assert any("split 'train', feature 'image': image must be exactly 784 bytes" in line
+    assert any("split 'train', feature 'image': mnist: image must be exactly 784 bytes" in line
                for line in lines), message
-    assert any("split 'eval', feature 'image': image must be exactly 784 bytes" in line
+    assert any("split 'eval', feature 'image': mnist: image must be exactly 784 bytes" in line
                for line in lines), message
     assert any("split 'eval', feature 'label'" in line and "shape" in line for line in lines), \
         message
     assert not any("split 'train', feature 'label'" in line for line in lines), message
+
+
+STACKED = [example(bytes(3 * 784), label) for label in range(0, 1000, 25)]
+
+
+@pytest.mark.parametrize("dataset, train, message", [
+    ("stacked_mnist", GOOD, "stacked_mnist: image must be exactly 2352 bytes"),
+    ("mnist", STACKED, "mnist: image must be exactly 784 bytes"),
+])
+def test_single_digits_in_a_stacked_run_or_the_reverse_are_refused_by_name(
+        tmp_path, dataset, train, message):
+    text = run_with_records(tmp_path, train, train, dataset)
+    assert f"split 'train', feature 'image': {message}" in text, text
+    if dataset == "mnist":  # Stacked labels (0-999) are out of MNIST's range too.
+        assert "split 'train', feature 'label'" in text and "Out-of-range" in text
 
 
 def test_a_bad_idx_file_fails_example_gen_and_publishes_nothing(tmp_path, mnist_slice):

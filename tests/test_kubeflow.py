@@ -157,7 +157,7 @@ def test_no_resolver_and_the_data_is_a_runtime_parameter(compiled):
     assert "resolver" not in text.lower()
     assert "mnist_dir" in spec.root.input_definitions.parameters
     assert "gs://bucket/dcgan/serving/dcgan_mnist" in text
-    assert "/pipeline/components/schema/schema.pbtxt" in text
+    assert "/pipeline/components/schema/mnist/schema.pbtxt" in text
     # Caching is off unless asked for: each run trains a new challenger.
     assert not any(task.caching_options.enable_cache for task in spec.root.dag.tasks.values())
 

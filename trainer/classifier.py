@@ -18,8 +18,8 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 
 from dcgan_common import features, quality_metrics
 from dcgan_common.config import CLASSIFIER_CONFIG_KEY, ClassifierConfig
-from dcgan_common.embedding import embed
-from dcgan_common.examples import load_arrays, transformed_examples
+from dcgan_common.embedding import embed_channels
+from dcgan_common.examples import load_arrays, single_digits, transformed_examples
 from dcgan_common.layout import CLASSIFIER_METRICS_FILE
 
 log = logging.getLogger(__name__)  # dcgan-pipeline shows its lines (pipeline/console.py).
@@ -56,9 +56,11 @@ class ClassifierModule(tf.Module):
 def run_fn(fn_args: FnArgs) -> None:
     config = ClassifierConfig.from_dict(fn_args.custom_config[CLASSIFIER_CONFIG_KEY])
     keras.utils.set_random_seed(config.seed)
-    train = (transformed_examples(fn_args.train_files).cache().shuffle(10_000, seed=config.seed)
-             .batch(config.batch_size).prefetch(tf.data.AUTOTUNE))
-    evaluation = transformed_examples(fn_args.eval_files).batch(1000).cache()
+    # One digit per channel: the classifier reads MNIST digits, whatever the dataset stacks.
+    train = (single_digits(transformed_examples(fn_args.train_files)).cache()
+             .shuffle(10_000, seed=config.seed).batch(config.batch_size)
+             .prefetch(tf.data.AUTOTUNE))
+    evaluation = single_digits(transformed_examples(fn_args.eval_files)).batch(1000).cache()
     steps_per_epoch = int(train.reduce(0, lambda count, _: count + 1))  # Also fills the cache.
     classifier = build_classifier()
     # Cosine decay to 0: 99.09% on full MNIST after 3 epochs (98.94% at a constant 1e-3).
@@ -73,12 +75,13 @@ def run_fn(fn_args: FnArgs) -> None:
 
     module = ClassifierModule(classifier)
     tf.saved_model.save(module, fn_args.serving_model_dir, signatures={"embed": module.embed})
-    # The real-data floor: real training images against the eval images.
+    # The real-data floor: real training images against the eval images, measured as the
+    # Evaluator measures generated ones.
     real_train, _ = load_arrays(fn_args.train_files, config.floor_samples)
     real_eval, _ = load_arrays(fn_args.eval_files, config.floor_samples)
-    eval_features, _ = embed(module.embed, real_eval)
-    train_features, train_probs = embed(module.embed, real_train)
-    floor = quality_metrics.all_metrics(eval_features, train_features, train_probs)
+    eval_features, _ = embed_channels(module.embed, real_eval)
+    train_features, train_probs = embed_channels(module.embed, real_train)
+    floor = quality_metrics.sample_metrics(eval_features, train_features, train_probs)
     record = {"eval_accuracy": float(accuracy), "floor": floor,
               "floor_samples": int(min(len(real_train), len(real_eval)))}
     with tf.io.gfile.GFile(os.path.join(os.path.dirname(fn_args.serving_model_dir),

@@ -1,7 +1,8 @@
 """The generator SavedModel served by TF Serving.
 
 Signatures (batch-major, so TF Serving's batching applies):
-  serving_default: z float32 [N, z_dim] -> images uint8 [N, 28, 28, 1], png string [N]
+  serving_default: z float32 [N, z_dim] -> images uint8 [N, 28, 28, C], png string [N]
+                   (C: the data's channels; a 3-channel image is an RGB PNG)
   generate:        seed int64 [N]       -> the same outputs, deterministic per seed
 A conditional generator takes `label` int64 [N] (0-9) beside `z` and `seed`.
 """

@@ -108,7 +108,7 @@ def _batch_norm(config: TrainerConfig) -> layers.Layer:
 
 
 def build_generator(config: TrainerConfig) -> keras.Model:
-    """z [N, z_dim] -> images [N, 28, 28, 1] in [-1, 1].
+    """z [N, z_dim] -> images [N, 28, 28, channels] in [-1, 1].
 
     Project and reshape, then 5x5 stride-2 transposed convolutions with
     BatchNorm and ReLU, and a tanh output layer.
@@ -137,13 +137,14 @@ def build_generator(config: TrainerConfig) -> keras.Model:
             x = layers.ReLU(dtype=_elementwise_policy(config))(_batch_norm(config)(x))
     if label is not None:
         x = ConcatLabelChannels(dtype=policy)(x, label)
-    images = conv_transpose(1, config.model.kernel_size, strides=2, padding="same",
+    images = conv_transpose(config.model.channels, config.model.kernel_size, strides=2,
+                            padding="same",
                             activation="tanh", dtype="float32", name="images")(x)
     return keras.Model(inputs if label is not None else inputs[0], images, name="generator")
 
 
 def build_discriminator(config: TrainerConfig) -> keras.Model:
-    """images [N, 28, 28, 1] -> one logit [N, 1] (with `latent_categories`: and the latent
+    """images [N, 28, 28, channels] -> one logit [N, 1] (with `latent_categories`: and the latent
     category's logits [N, K], InfoGAN's Q head on the same features).
 
     5x5 stride-2 convolutions, no pooling, no hidden dense layer; BatchNorm on
@@ -153,7 +154,8 @@ def build_discriminator(config: TrainerConfig) -> keras.Model:
     config = resolve(config)
     policy = config.runtime.mixed_precision  # Hidden layers; the output stays float32 for the loss.
     conv, _ = _conv_classes(config)
-    inputs, label = model_inputs(config, keras.Input(features.IMAGE_SHAPE, name="images"))
+    inputs, label = model_inputs(config, keras.Input(
+        (features.IMAGE_SIZE, features.IMAGE_SIZE, config.model.channels), name="images"))
     spectral = config.model.discriminator_normalization == "spectral"
 
     def normalized(layer: layers.Layer) -> layers.Layer:

@@ -14,6 +14,7 @@ import tensorflow as tf
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from dcgan_common.config import TRAINER_CONFIG_KEY, TrainerConfig
+from dcgan_common.examples import image_channels
 from trainer.data import training_dataset
 from trainer.export import export_generator
 from trainer.gan import DCGAN
@@ -85,5 +86,7 @@ def train_and_export(config: TrainerConfig, train_files: list[str], run_dir: str
 
 def run_fn(fn_args: FnArgs) -> None:
     config = TrainerConfig.from_dict(fn_args.custom_config[TRAINER_CONFIG_KEY])
+    # The networks' channels are the data's: one MNIST digit per channel.
+    config = config.replace(model={"channels": image_channels(fn_args.train_files)})
     train_and_export(config, fn_args.train_files, fn_args.model_run_dir,
                      fn_args.serving_model_dir)
