@@ -427,6 +427,8 @@ PRESETS: dict[str, PipelineConfig] = {
     # Stacked MNIST: three digits per image, coverage of its 1,000 modes gated.
     "stacked": PipelineConfig(
         dataset="stacked_mnist", trainer=STACKED_TRAINER,
+        # 180,000 digits per epoch (three per image): one epoch is MNIST's three.
+        classifier=ClassifierConfig(epochs=1),
         evaluator=EvaluatorConfig(num_samples=datasets.dataset("stacked_mnist").eval_samples,
                                   gates=STACKED_GATES)),
     # The quality benchmark: `default`, trained 10,000 steps.
