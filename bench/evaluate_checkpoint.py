@@ -47,7 +47,7 @@ def checkpoint_generators(config: TrainerConfig, checkpoint: str) -> dict[str, k
 
 
 def generator_samples(generator: keras.Model, z_dim: int, count: int) -> np.ndarray:
-    """uint8 [count, 28, 28, 1], z from seeds 0..count-1 (the z of the Evaluator's `generate`
+    """uint8 [count, 28, 28, C], z from seeds 0..count-1 (the z of the Evaluator's `generate`
     calls); a conditional generator is asked for digit seed % 10, as the Evaluator asks."""
     seeds = tf.range(count, dtype=tf.int64)
     z = noise_from_seeds(seeds, z_dim)
@@ -67,6 +67,9 @@ def print_beside_floor(metrics: dict, floor: dict) -> None:
     for key in ("fid", "kid_mean", "mnist_score", "classes_covered", "min_class_share",
                 "max_class_share", "kl_to_uniform", "precision", "recall", "density", "coverage"):
         print(f"{key:16s} {metrics[key]:10.4f}   real-data floor {floor[key]:10.4f}")
+    if "mode_kl" in metrics:
+        for key in ("modes_covered", "mode_kl", "confident_share"):
+            print(f"{key:16s} {metrics[key]:10.4f}   real-data floor {floor[key]:10.4f}")
     print(f"FID / floor: {metrics['fid'] / floor['fid']:.2f}")
 
 

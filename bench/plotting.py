@@ -38,3 +38,26 @@ def plot_panels(panels: dict[str, dict[str, Points]], path: str, size=(900, 500)
                 draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=color)
             draw.text((size[0] - margin - 260, top + margin + 8 + 14 * index), label, fill=color)
     image.save(path)
+
+
+def plot_mode_histogram(counts: list[int], path: str, size=(1100, 450)) -> None:
+    """Samples per mode, sorted from the most to the least drawn: one bar per mode, and the
+    uniform level (samples / modes) as a red line."""
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    margin, ordered = 50, sorted(counts, reverse=True)
+    uniform = sum(counts) / len(counts)
+    top = max(ordered[0], uniform) * 1.05 or 1
+    width = (size[0] - 2 * margin) / len(ordered)
+
+    def y(value: float) -> float:
+        return size[1] - margin - value / top * (size[1] - 2 * margin)
+
+    for index, count in enumerate(ordered):
+        x = margin + index * width
+        draw.rectangle([x, y(count), x + max(width - 0.2, 0.5), size[1] - margin], fill="navy")
+    draw.line([margin, y(uniform), size[0] - margin, y(uniform)], fill="crimson", width=2)
+    covered = sum(1 for count in counts if count)
+    draw.text((margin, 10), f"samples per mode, sorted: {covered} of {len(counts)} modes drawn; "
+              f"max {ordered[0]}, uniform {uniform:.1f} (red)", fill="black")
+    image.save(path)

@@ -55,6 +55,19 @@ def test_bench_quality_reports_the_run_with_its_provenance(quality_run):
     assert any(row.get("fid_averaged") for row in rows)  # The checkpoint's FID, averaged G.
 
 
+def test_bench_quality_on_stacked_mnist_reports_coverage_and_the_mode_histogram(tmp_path):
+    run_bench("bench.bench_quality", "--mnist-dir", SLICE, "--output-dir", str(tmp_path),
+              "--preset", "smoke", "--dataset", "stacked_mnist", "--train-steps", "4")
+    report_dir = tmp_path / "report"
+    assert "modes.png" in os.listdir(report_dir)
+    report = json.loads((report_dir / "report.json").read_text())
+    assert 1 <= report["modes_covered"] <= report["dataset_modes"] == 1000
+    assert report["floor_mode_kl"] >= 0 and len(report["fid_per_channel"]) == 3
+    with open(report_dir / "curves.csv") as f:
+        (row,) = [r for r in csv.DictReader(f) if r.get("modes_covered_raw")]
+    assert 1 <= float(row["modes_covered_raw"]) <= 1000 and float(row["mode_kl_raw"]) >= 0
+
+
 def test_quality_ablation_scores_each_variant_trained_and_averaged(quality_run, tmp_path):
     out = tmp_path / "rows.jsonl"
     printed = run_bench("bench.quality_ablation", "--run-output-dir", quality_run,
