@@ -82,9 +82,15 @@ class ModelConfig(_Settings):
     discriminator_normalization: str = "batch"
     kernel_size: int = 5
     leaky_relu_slope: float = 0.2
+    # PacGAN (Lin et al. 2018): the discriminator judges `pack` samples at once, stacked as
+    # channels, real ones together and fake ones together; 1: one at a time (the recipe).
+    pack: int = 1
 
     def __post_init__(self) -> None:
-        _at_least_one(self, "z_dim", "channels")
+        _at_least_one(self, "z_dim", "channels", "pack")
+        if self.pack > 1 and (self.conditional or self.latent_categories):
+            raise ValueError("pack judges several samples with one logit: not with a label or a "
+                             "latent code per sample (conditional, latent_categories)")
         if self.conditional and self.channels != 1:
             raise ValueError("a conditional generator draws one MNIST digit (channels 1), got "
                              f"channels {self.channels}")
@@ -223,6 +229,9 @@ class TrainerConfig(_Settings):
     runtime: RuntimeConfig = RuntimeConfig()
 
     def __post_init__(self) -> None:  # What needs two groups.
+        if self.optimizer.batch_size % self.model.pack:
+            raise ValueError(f"batch_size {self.optimizer.batch_size} must be a multiple of "
+                             f"pack {self.model.pack}")
         if self.objective.real_cluster_weight and not self.model.latent_categories:
             raise ValueError("real_cluster_weight needs latent_categories (the head it trains)")
 

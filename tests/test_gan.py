@@ -11,6 +11,7 @@ from dcgan_common.config import TrainerConfig
 from trainer.data import with_noise
 from dcgan_common.features import REAL, Z
 from trainer.gan import DCGAN
+from trainer.models import Pack
 from settings import trainer_config, with_settings
 
 # float32: the numerical comparisons below are at float tolerance.
@@ -103,7 +104,7 @@ def mirrored_strategy() -> tf.distribute.MirroredStrategy:
 # backpropagates through the input gradient, spectral normalisation assigns its kernels, the
 # latent code's real cluster term all-reduces its mean prediction).
 REGULARISERS = [{}, {"discriminator_normalization": "spectral"}, {"r1_weight": 1.0},
-                {"latent_categories": 10, "real_cluster_weight": 1.0}]
+                {"latent_categories": 10, "real_cluster_weight": 1.0}, {"pack": 2}]
 
 
 @pytest.mark.parametrize("regulariser", REGULARISERS)
@@ -259,3 +260,22 @@ def test_the_seed_fixes_the_initial_weights_and_so_the_run():
         {k: float(v) for k, v in again.train_step(b).items()}
     other = DCGAN(with_settings(CONFIG, seed=1), tf.distribute.get_strategy())
     assert any(not np.array_equal(a, c) for a, c in zip(weights(again), weights(other)))
+
+
+def test_pack_judges_each_m_consecutive_samples_as_one():
+    """PacGAN: samples 2k and 2k + 1 become one input of twice the channels, one logit."""
+    images = np.random.default_rng(0).standard_normal((6, 28, 28, 3)).astype(np.float32)
+    packed = Pack(2)(images).numpy()
+    assert packed.shape == (3, 28, 28, 6)
+    for k in range(3):
+        np.testing.assert_array_equal(packed[k, ..., :3], images[2 * k])
+        np.testing.assert_array_equal(packed[k, ..., 3:], images[2 * k + 1])
+    config = with_settings(CONFIG, pack=2)
+    gan = DCGAN(config, tf.distribute.get_strategy())
+    assert gan.discriminator(images[..., :1]).shape == (3, 1)
+    metrics = gan.train_step(batch(config))
+    assert 0 < float(metrics["d_real"]) < 1 and 0 < float(metrics["d_fake"]) < 1
+    with pytest.raises(ValueError, match="batch_size 8 must be a multiple of pack 3"):
+        with_settings(CONFIG, pack=3)
+    with pytest.raises(ValueError, match="not with a label or a latent code"):
+        with_settings(CONFIG, pack=2, conditional=True)

@@ -47,6 +47,10 @@ class DCGAN:
         # The seed fixes the initial weights too (not only the data order and the noise), so a
         # run can be repeated.
         keras.utils.set_random_seed(config.runtime.seed)
+        per_replica = config.optimizer.batch_size // strategy.num_replicas_in_sync
+        if per_replica % config.model.pack:
+            raise ValueError(f"each replica's batch ({per_replica}) must be a multiple of pack "
+                             f"{config.model.pack}")
         with strategy.scope():
             self.generator = build_generator(config)
             self.discriminator = build_discriminator(config)
@@ -65,12 +69,16 @@ class DCGAN:
                                                  jit_compile=config.runtime.jit_compile)
                                 for due in {False, bool(self.terms)}}
 
+    @property
+    def _judged(self) -> int:
+        """Discriminator outputs per global batch: one per image, or per pack of images."""
+        return self.config.optimizer.batch_size // self.config.model.pack
+
     def _loss(self, logits: tf.Tensor, target: float) -> tf.Tensor:
         logits = tf.cast(logits, tf.float32)
         per_example = tf.nn.sigmoid_cross_entropy_with_logits(
             labels=tf.fill(tf.shape(logits), target), logits=logits)
-        return tf.nn.compute_average_loss(per_example,
-                                          global_batch_size=self.config.optimizer.batch_size)
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self._judged)
 
     def _apply(self, tape: tf.GradientTape, loss: tf.Tensor, model: keras.Model,
                optimizer: keras.optimizers.Optimizer) -> None:
@@ -173,8 +181,8 @@ class DCGAN:
             self._apply(tape, g_total, self.generator, self.g_optimizer)
 
         return {"d_loss": d_loss_real + d_loss_fake, "g_loss": g_loss,
-                "d_real": tf.reduce_sum(tf.sigmoid(real.logits)) / config.optimizer.batch_size,
-                "d_fake": tf.reduce_sum(tf.sigmoid(fake.logits)) / config.optimizer.batch_size,
+                "d_real": tf.reduce_sum(tf.sigmoid(real.logits)) / self._judged,
+                "d_fake": tf.reduce_sum(tf.sigmoid(fake.logits)) / self._judged,
                 **terms_d}
 
     def train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:

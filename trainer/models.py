@@ -1,4 +1,5 @@
-"""The DCGAN generator and discriminator of Radford et al. (2016), for 28x28x1."""
+"""The DCGAN generator and discriminator of Radford et al. (2016), for 28x28 images of one
+digit per channel."""
 
 from __future__ import annotations
 
@@ -48,6 +49,30 @@ class CategoricalCode(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "categories": self.categories}
+
+
+@keras.saving.register_keras_serializable(package="dcgan")
+class Pack(layers.Layer):
+    """[N, H, W, C] -> [N / m, H, W, m * C]: each m consecutive images as one (PacGAN, Lin et
+    al. 2018): the discriminator judges m samples of one kind at once, so a generator that
+    drops modes draws packs that look alike, which the discriminator can tell from real ones."""
+
+    def __init__(self, pack: int, **kwargs):
+        super().__init__(**kwargs)
+        self.pack = pack
+
+    def call(self, images):
+        _, height, width, channels = images.shape
+        grouped = keras.ops.reshape(images, (-1, self.pack, height, width, channels))
+        grouped = keras.ops.transpose(grouped, (0, 2, 3, 1, 4))
+        return keras.ops.reshape(grouped, (-1, height, width, self.pack * channels))
+
+    def compute_output_shape(self, shape):
+        batch = None if shape[0] is None else shape[0] // self.pack
+        return (batch, *shape[1:3], shape[3] * self.pack)
+
+    def get_config(self):
+        return {**super().get_config(), "pack": self.pack}
 
 
 @keras.saving.register_keras_serializable(package="dcgan")
@@ -145,7 +170,8 @@ def build_generator(config: TrainerConfig) -> keras.Model:
 
 def build_discriminator(config: TrainerConfig) -> keras.Model:
     """images [N, 28, 28, channels] -> one logit [N, 1] (with `latent_categories`: and the latent
-    category's logits [N, K], InfoGAN's Q head on the same features).
+    category's logits [N, K], InfoGAN's Q head on the same features); with `pack` m > 1, one
+    logit per m consecutive images [N / m, 1].
 
     5x5 stride-2 convolutions, no pooling, no hidden dense layer; BatchNorm on
     every layer but the first and the last (or spectral normalisation on every layer);
@@ -161,7 +187,7 @@ def build_discriminator(config: TrainerConfig) -> keras.Model:
     def normalized(layer: layers.Layer) -> layers.Layer:
         return StepwiseSpectralNormalization(layer, dtype=layer.dtype_policy) if spectral else layer
 
-    x = inputs[0]
+    x = inputs[0] if config.model.pack == 1 else Pack(config.model.pack, dtype=policy)(inputs[0])
     for index, filters in enumerate(config.model.discriminator_filters):
         if label is not None and index < 2:  # carpedm20: the label beside the image and h0.
             x = ConcatLabelChannels(dtype=policy)(x, label)
