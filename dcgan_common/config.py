@@ -85,6 +85,9 @@ class ModelConfig(_Settings):
     # PacGAN (Lin et al. 2018): the discriminator judges `pack` samples at once, stacked as
     # channels, real ones together and fake ones together; 1: one at a time (the recipe).
     pack: int = 1
+    # ProGAN's minibatch standard deviation: one extra feature map before the discriminator's
+    # logit holding how varied the batch is.
+    minibatch_stddev: bool = False
 
     def __post_init__(self) -> None:
         _at_least_one(self, "z_dim", "channels", "pack")

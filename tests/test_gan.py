@@ -11,7 +11,7 @@ from dcgan_common.config import TrainerConfig
 from trainer.data import with_noise
 from dcgan_common.features import REAL, Z
 from trainer.gan import DCGAN
-from trainer.models import Pack
+from trainer.models import MinibatchStddev, Pack
 from settings import trainer_config, with_settings
 
 # float32: the numerical comparisons below are at float tolerance.
@@ -104,7 +104,8 @@ def mirrored_strategy() -> tf.distribute.MirroredStrategy:
 # backpropagates through the input gradient, spectral normalisation assigns its kernels, the
 # latent code's real cluster term all-reduces its mean prediction).
 REGULARISERS = [{}, {"discriminator_normalization": "spectral"}, {"r1_weight": 1.0},
-                {"latent_categories": 10, "real_cluster_weight": 1.0}, {"pack": 2}]
+                {"latent_categories": 10, "real_cluster_weight": 1.0}, {"pack": 2},
+                {"minibatch_stddev": True}]
 
 
 @pytest.mark.parametrize("regulariser", REGULARISERS)
@@ -279,3 +280,11 @@ def test_pack_judges_each_m_consecutive_samples_as_one():
         with_settings(CONFIG, pack=3)
     with pytest.raises(ValueError, match="not with a label or a latent code"):
         with_settings(CONFIG, pack=2, conditional=True)
+
+
+def test_minibatch_stddev_appends_the_batchs_spread_as_one_channel():
+    maps = np.random.default_rng(1).standard_normal((5, 7, 7, 4)).astype(np.float32)
+    out = MinibatchStddev()(maps).numpy()
+    np.testing.assert_array_equal(out[..., :4], maps)
+    np.testing.assert_allclose(out[..., 4], np.sqrt(maps.var(0) + 1e-8).mean(), rtol=1e-5)
+    assert MinibatchStddev()(np.repeat(maps[:1], 5, 0)).numpy()[..., 4].max() < 1e-3  # Collapse.

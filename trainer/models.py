@@ -4,6 +4,7 @@ digit per channel."""
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import layers
 
 from dcgan_common.config import TrainerConfig
@@ -73,6 +74,31 @@ class Pack(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "pack": self.pack}
+
+
+@keras.saving.register_keras_serializable(package="dcgan")
+class MinibatchStddev(layers.Layer):
+    """[N, H, W, C] -> [N, H, W, C + 1]: the feature maps' standard deviation over the batch,
+    averaged to one number, appended as a constant channel (Karras et al. 2018, ProGAN): the
+    discriminator sees how varied a batch is, so a generator that collapses is told apart.
+    Real and fake batches are judged separately here; the spread is the global batch's, summed
+    over the replicas (as synchronized BatchNorm does), so the replicas agree."""
+
+    def call(self, maps):
+        values = tf.cast(maps, tf.float32)
+        moments = [tf.cast(tf.shape(values)[0], tf.float32), tf.reduce_sum(values, 0),
+                   tf.reduce_sum(values * values, 0)]
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            moments = context.all_reduce(tf.distribute.ReduceOp.SUM, moments)
+        count, total, squares = moments
+        variance = tf.maximum(squares / count - (total / count) ** 2, 0.0)
+        level = tf.cast(tf.reduce_mean(tf.sqrt(variance + 1e-8)), maps.dtype)
+        return keras.ops.concatenate(
+            [maps, keras.ops.ones_like(maps[..., :1]) * level], axis=-1)
+
+    def compute_output_shape(self, shape):
+        return (*shape[:-1], shape[-1] + 1)
 
 
 @keras.saving.register_keras_serializable(package="dcgan")
@@ -197,6 +223,8 @@ def build_discriminator(config: TrainerConfig) -> keras.Model:
         if batch_norm:
             x = _batch_norm(config)(x)
         x = layers.LeakyReLU(config.model.leaky_relu_slope, dtype=_elementwise_policy(config))(x)
+    if config.model.minibatch_stddev:
+        x = MinibatchStddev(dtype=policy)(x)
     flat = layers.Flatten(dtype=policy)(x)
     outputs = normalized(layers.Dense(1, dtype="float32", name="logit"))(flat)
     if config.model.latent_categories:
