@@ -23,6 +23,10 @@ ONE_RUN_PRESETS = ("full", "conditional", "spec")  # docs/bench_quality_<preset>
 # Equal objective first (`spec`: the reference trains exactly its objective), then `default`.
 TRAIN_REPORTS = ("docs/reports/bench_train_spec.json", "docs/reports/bench_train_default.json")
 SERVING_REPORT = "docs/reports/bench_serving.json"
+# Stacked MNIST: the preset, then the recipe on the same data (bench_quality reports).
+STACKED_REPORTS = (("`stacked`", "docs/bench_quality_stacked/report.json"),
+                   ("the recipe on Stacked MNIST (`spec`)",
+                    "docs/reports/stacked/spec_3000_seed0/report.json"))
 
 
 def _load(path: str) -> dict | None:
@@ -83,6 +87,17 @@ def rows() -> list[str]:
             f"FID {report['fid_to_floor']:.2f}x the floor, MNIST score "
             f"{report['mnist_score']:.2f}{accuracy}; {report['verdict']} | "
             f"{_link(path)}: {_source(report)} |")
+    for what, path in STACKED_REPORTS:
+        report = _load(path)
+        if not report:
+            continue
+        found.append(
+            f"| {what}, one run ({report['train_steps']:,} steps, seed {report['seed']}) | "
+            f"{report['modes_covered']} of {report['dataset_modes']:,} modes, KL "
+            f"{report['mode_kl']:.3f} (real data {report['floor_mode_kl']:.3f}), FID "
+            f"{report['fid_to_floor']:.0f}x the floor, "
+            f"{report['confident_share']:.0%} of samples legible in every channel; "
+            f"{report['verdict']} | {_link(path)}: {_source(report)} |")
     for path in TRAIN_REPORTS:
         train = _load(path)
         if not train:
