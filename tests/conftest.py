@@ -14,6 +14,7 @@ import tensorflow as tf  # noqa: E402
 from pipeline import local_runner  # noqa: E402
 from pipeline.metadata import executions_by_node
 from pipeline_helpers import pushed_versions, smoke_config  # noqa: E402
+from serving_helpers import MODEL, push, serving  # noqa: E402
 
 tf.config.set_logical_device_configuration(
     tf.config.list_physical_devices("CPU")[0],
@@ -39,3 +40,13 @@ def e2e(tmp_path_factory):
     return {"config": config, "first": first, "second": second, "after_first": after_first,
             "after_second": executions_by_node(config),
             "versions_after_first": versions_after_first}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One small generator pushed as version 1 and served by dcgan-serve's gRPC and REST front
+    ends on loopback, per test module (serving_helpers.serving says what it holds)."""
+    base = str(tmp_path_factory.mktemp("serving") / MODEL)
+    push(base, 1, seed=1)
+    with serving(base) as served:
+        yield served

@@ -25,16 +25,8 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 from serving import api, limits, model_store
 from serving import client as client_lib
 from serving.model_store import ModelStore
-from serving_helpers import MAX_BATCH, MODEL, DCGAN_SERVE, free_port, push, serving
+from serving_helpers import MAX_BATCH, MODEL, DCGAN_SERVE, free_port, push
 from settings import trainer_config
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    base = str(tmp_path_factory.mktemp("serving") / MODEL)
-    push(base, 1, seed=1)
-    with serving(base) as served:
-        yield served
-
 
 def request(signature="serving_default", count=3, model=MODEL, **inputs):
     req = client_lib.build_request(model, count, seed=5, z_dim=trainer_config().model.z_dim,

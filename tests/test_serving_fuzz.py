@@ -9,13 +9,12 @@ import math
 import os
 
 import grpc
-import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2
 
-from serving_helpers import MODEL, push, serving
+from serving_helpers import MODEL
 
 EXAMPLES = int(os.environ.get("DCGAN_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
@@ -46,14 +45,6 @@ bodies = st.one_of(
                                                      z_rows | json_values, max_size=2)},
                           optional={"signature_name": signature_names}
                           ).map(lambda v: json.dumps(v).encode()))
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    base = str(tmp_path_factory.mktemp("fuzz") / MODEL)
-    push(base, 1, seed=1)
-    with serving(base) as served:
-        yield served
 
 
 def post(server, body: bytes) -> tuple[int, dict]:
