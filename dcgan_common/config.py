@@ -54,7 +54,8 @@ def _not_negative(settings: object, *names: str) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig(_Settings):
-    """The networks (trainer/models.py): the specification's DCGAN for 28x28x1 images."""
+    """The networks (trainer/models.py): the specification's DCGAN for 28x28 images, one digit
+    per channel."""
 
     z_dim: int = 100
     # Image channels (one MNIST digit each): the Trainer takes it from the data it is given
@@ -347,7 +348,7 @@ class PipelineConfig:
     # Directory with the four IDX files; empty: download with tensorflow-datasets.
     mnist_dir: str = ""
     # What is trained on, built from the MNIST digits: "mnist" or "stacked_mnist"
-    # (dcgan_common/datasets.py); `seed` picks the stacked digits.
+    # (dcgan_common/datasets.py); `dataset_seed` picks the stacked digits.
     dataset: str = "mnist"
     dataset_seed: int = 0
     # Push destination base (default <output_dir>/serving); TF Serving watches <base>/<model>.
