@@ -204,23 +204,12 @@ class Handler(BaseHTTPRequestHandler):
                            time.perf_counter() - started)
         self._reply(HTTP_STATUS[code], reply)
 
-    def do_GET(self) -> None:  # pylint: disable=invalid-name
-        self._handle("GET")
+    def _dispatch(self) -> None:
+        self._handle(self.command)  # The request's method, as BaseHTTPRequestHandler parsed it.
 
-    def do_POST(self) -> None:  # pylint: disable=invalid-name
-        self._handle("POST")
-
-    def do_PUT(self) -> None:  # pylint: disable=invalid-name
-        self._handle("PUT")
-
-    def do_DELETE(self) -> None:  # pylint: disable=invalid-name
-        self._handle("DELETE")
-
-    def do_PATCH(self) -> None:  # pylint: disable=invalid-name
-        self._handle("PATCH")
-
-    def do_OPTIONS(self) -> None:  # pylint: disable=invalid-name
-        self._handle("OPTIONS")
+    # Every method is answered: GET and POST as TF Serving routes them, the others with its
+    # "Malformed request" (OPTIONS: a CORS preflight).
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch  # noqa: N815
 
 
 class RestServer(ThreadingHTTPServer):
