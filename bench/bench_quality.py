@@ -40,6 +40,7 @@ from pipeline import pipeline as pipeline_def
 from dcgan_common import datasets
 from dcgan_common.config import PRESETS, preset, with_dataset
 from dcgan_common.examples import load_arrays
+from dcgan_common.features import NUM_CLASSES
 from trainer.run import checkpoint_dir
 
 FID_SAMPLES = 2000
@@ -72,10 +73,10 @@ def checkpoint_metrics(generator, z_dim: int, embed_fn, real_features) -> dict[s
     fake = generator_samples(generator, z_dim, FID_SAMPLES if channels == 1 else COVERAGE_SAMPLES)
     features, probabilities = embedding.embed_channels(embed_fn, to_unit_range(fake))
     dim = features.shape[-1]
-    histogram = quality_metrics.class_histogram(probabilities.reshape(-1, 10).argmax(1))
+    histogram = quality_metrics.class_histogram(probabilities.reshape(-1, NUM_CLASSES).argmax(1))
     values = {"fid": quality_metrics.frechet_distance(
                   real_features.reshape(-1, dim), features[:, :FID_SAMPLES].reshape(-1, dim)),
-              "mnist_score": quality_metrics.mnist_score(probabilities.reshape(-1, 10)),
+              "mnist_score": quality_metrics.mnist_score(probabilities.reshape(-1, NUM_CLASSES)),
               "min_class_share": histogram["min_class_share"],
               "max_class_share": histogram["max_class_share"]}
     if channels > 1:
