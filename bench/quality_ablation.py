@@ -1,15 +1,21 @@
-"""Sample-quality ablation: trains generator variants on full MNIST and scores them as the
-Evaluator does, the trained (raw) and the weight-averaged generator side by side.
+"""Sample-quality ablation: trains generator variants on full MNIST (or Stacked MNIST) and
+scores them as the Evaluator does, the trained (raw) and the weight-averaged generator side by
+side.
 
     python -m bench.quality_ablation --run-output-dir runs/local \\
         --variant ema: --variant r1:r1_weight=1.0 --seeds 0 1 --eval-at 1000 2000 3000
     python -m bench.quality_ablation --table docs/quality_ablation.jsonl
 
-RUN_OUTPUT_DIR is a finished `dcgan-pipeline` output directory on full MNIST: its transformed
-train split is trained on, its classifier scores the samples against its eval split (N samples,
-seeds 0..N-1, as the Evaluator draws them). Every variant starts from the `--preset` trainer
+RUN_OUTPUT_DIR is a finished `dcgan-pipeline` output directory of that preset: its transformed
+train split is trained on (with as many channels as its images have), its classifier scores the
+samples against its eval split (N samples, seeds 0..N-1, as the Evaluator draws them; on
+Stacked MNIST also the modes covered, the mode KL and the legible share, as the Evaluator counts
+them: pass --samples 26000 for its count). Every variant starts from the `--preset` trainer
 settings (default: `default`) changed by KEY=VALUE pairs. One JSON line per (variant, seed,
 step, generator) is appended to --out; a table is printed at the end.
+
+    python -m bench.quality_ablation --preset stacked --run-output-dir runs/stacked \
+        --variant pack2: --variant pack1:pack=1 --seeds 0 1 --eval-at 2000 4500 --samples 26000
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from components.sample_quality_evaluator import to_unit_range
 from pipeline import metadata
 from pipeline import pipeline as pipeline_def
 from dcgan_common.config import TRAINER_GROUPS, TrainerConfig, preset, setting_path
-from dcgan_common.examples import load_arrays
+from dcgan_common.examples import image_channels, load_arrays
 from trainer.data import training_dataset
 from bench.evaluate_checkpoint import generator_samples
 from trainer.export import float32_copy
@@ -57,14 +63,19 @@ def parse_variant(text: str, base: TrainerConfig) -> tuple[str, TrainerConfig]:
     return name, base.replace(**changes)
 
 
+SCORED = ("fid", "mnist_score", "min_class_share", "max_class_share", "precision", "recall")
+# Datasets of several digits per image (quality_metrics.mode_coverage).
+COVERAGE_SCORED = ("modes_covered", "mode_kl", "confident_share")
+
+
 def score(generator, z_dim: int, count: int, embed_fn, real_features: np.ndarray,
           floor: dict) -> dict[str, float]:
-    features, probabilities = embedding.embed(
+    """The Evaluator's numbers for `count` samples; real_features [C, N, D] per channel."""
+    features, probabilities = embedding.embed_channels(
         embed_fn, to_unit_range(generator_samples(generator, z_dim, count)))
-    metrics = quality_metrics.all_metrics(real_features, features, probabilities)
+    metrics = quality_metrics.sample_metrics(real_features, features, probabilities)
     return {"fid_to_floor": metrics["fid"] / floor["fid"],
-            **{key: metrics[key] for key in ("fid", "mnist_score", "min_class_share",
-                                             "max_class_share", "precision", "recall")}}
+            **{key: metrics[key] for key in (*SCORED, *COVERAGE_SCORED) if key in metrics}}
 
 
 def main() -> None:
@@ -96,11 +107,12 @@ def main() -> None:
     classifier_uri = run[(pipeline_def.CLASSIFIER_NODE_ID, "Model")].uri
     embed_fn = embedding.load_embed_fn(classifier_uri)
     real, _ = load_arrays([os.path.join(transformed, "Split-eval", "*")], args.samples)
-    real_features, _ = embedding.embed(embed_fn, real)
+    real_features, _ = embedding.embed_channels(embed_fn, real)
     with tf.io.gfile.GFile(os.path.join(classifier_uri, layout.CLASSIFIER_METRICS_FILE)) as f:
         floor = json.load(f)["floor"]
     train_files = [os.path.join(transformed, "Split-train", "*")]
-    variants = [parse_variant(text, config.trainer) for text in args.variant]
+    base = config.trainer.replace(model={"channels": image_channels(train_files)})
+    variants = [parse_variant(text, base) for text in args.variant]
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
 
     rows = []
@@ -146,22 +158,30 @@ def print_table(rows: list[dict]) -> None:
         if row["generator"] in runs.get((*name, repeat, row["step"]), {}):
             repeat = repeats[name] = repeat + 1
         runs.setdefault((*name, repeat, row["step"]), {})[row["generator"]] = row
+    coverage = any("mode_kl" in row for row in rows)  # Stacked MNIST: modes, KL, legible.
     print("| variant | seed | step | train s | trained G: MNIST score / FID÷floor "
           "| averaged G: MNIST score / FID÷floor | precision / recall (averaged) "
-          "| class shares (averaged) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| class shares (averaged) |"
+          + (" trained G: modes / KL / legible | averaged G: modes / KL / legible |"
+             if coverage else ""))
+    print("|---|---|---|---|---|---|---|---|" + ("---|---|" if coverage else ""))
     for (variant, seed, repeat, step), kinds in runs.items():
         raw, averaged = kinds.get("raw"), kinds.get("averaged") or kinds.get("raw")
 
         def scores(row):
             return f"{row['mnist_score']:.2f} / {row['fid_to_floor']:.1f}x" if row else "-"
 
+        def modes(row):
+            return (f"{row['modes_covered']} / {row['mode_kl']:.3f} / "
+                    f"{100 * row['confident_share']:.0f}%" if row else "-")
+
         run = f"{seed}" + (f" (run {repeat + 1})" if repeat else "")
         print(f"| {variant} | {run} | {step:,} | {averaged['train_seconds']:.0f} "
               f"| {scores(raw)} | {scores(kinds.get('averaged'))} "
               f"| {averaged['precision']:.2f} / {averaged['recall']:.2f} "
               f"| {100 * averaged['min_class_share']:.1f}%-"
-              f"{100 * averaged['max_class_share']:.1f}% |")
+              f"{100 * averaged['max_class_share']:.1f}% |"
+              + (f" {modes(raw)} | {modes(kinds.get('averaged'))} |" if coverage else ""))
 
 
 if __name__ == "__main__":

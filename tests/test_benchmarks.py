@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import os
+import pathlib
 import re
 import statistics
 import subprocess
@@ -55,10 +56,18 @@ def test_bench_quality_reports_the_run_with_its_provenance(quality_run):
     assert any(row.get("fid_averaged") for row in rows)  # The checkpoint's FID, averaged G.
 
 
-def test_bench_quality_on_stacked_mnist_reports_coverage_and_the_mode_histogram(tmp_path):
-    run_bench("bench.bench_quality", "--mnist-dir", SLICE, "--output-dir", str(tmp_path),
+@pytest.fixture(scope="module")
+def stacked_quality_run(tmp_path_factory) -> str:
+    """bench.bench_quality: `smoke` on Stacked MNIST through the whole pipeline, 4 steps."""
+    output_dir = str(tmp_path_factory.mktemp("bench-quality-stacked"))
+    run_bench("bench.bench_quality", "--mnist-dir", SLICE, "--output-dir", output_dir,
               "--preset", "smoke", "--dataset", "stacked_mnist", "--train-steps", "4")
-    report_dir = tmp_path / "report"
+    return output_dir
+
+
+def test_bench_quality_on_stacked_mnist_reports_coverage_and_the_mode_histogram(
+        stacked_quality_run):
+    report_dir = pathlib.Path(stacked_quality_run) / "report"
     assert "modes.png" in os.listdir(report_dir)
     report = json.loads((report_dir / "report.json").read_text())
     assert 1 <= report["modes_covered"] <= report["dataset_modes"] == 1000
@@ -78,6 +87,19 @@ def test_quality_ablation_scores_each_variant_trained_and_averaged(quality_run, 
         ("ema", "raw"), ("ema", "averaged"), ("r1", "raw"), ("r1", "averaged")}
     assert all(math.isfinite(row["fid"]) and row["step"] == 2 for row in rows)
     assert "| ema | 0 | 2 |" in printed and "| r1 | 0 | 2 |" in printed
+
+
+def test_quality_ablation_on_stacked_mnist_counts_the_modes_of_three_channel_variants(
+        stacked_quality_run, tmp_path):
+    out = tmp_path / "rows.jsonl"
+    printed = run_bench("bench.quality_ablation", "--preset", "smoke",
+                        "--run-output-dir", stacked_quality_run, "--variant", "pack2:pack=2",
+                        "--seeds", "0", "--eval-at", "2", "--samples", "300", "--out", str(out))
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert row["variant"] == "pack2" and row["generator"] == "raw"  # smoke has no average.
+    assert 1 <= row["modes_covered"] <= 300 and 0 <= row["mode_kl"] <= math.log(1000)
+    assert 0 <= row["confident_share"] <= 1 and math.isfinite(row["fid"])
+    assert "modes / KL / legible" in printed and f"| {row['modes_covered']} / " in printed
 
 
 def test_cluster_purity_tabulates_the_heads_clusters(quality_run):
@@ -164,15 +186,22 @@ def test_bench_step_ops_times_every_convolution_and_the_step():
 
 
 def test_quality_seeds_reports_median_and_range_over_seeds(tmp_path):
+    """On Stacked MNIST, so the coverage numbers are in the report too."""
     report_path = tmp_path / "seeds.json"
-    run_bench("bench.quality_seeds", "--preset", "smoke", "--seeds", "0", "1",
-              "--mnist-dir", SLICE, "--output-root", str(tmp_path / "runs"),
+    run_bench("bench.quality_seeds", "--preset", "smoke", "--dataset", "stacked_mnist",
+              "--seeds", "0", "1", "--mnist-dir", SLICE, "--output-root", str(tmp_path / "runs"),
               "--report", str(report_path))
     report = json.loads(report_path.read_text())
+    assert sorted(os.listdir(tmp_path / "runs")) == ["smoke-stacked_mnist-seed0",
+                                                     "smoke-stacked_mnist-seed1"]
     fids = [run["fid_to_floor"] for run in report["runs"]]
     assert [run["seed"] for run in report["runs"]] == [0, 1]
     assert report["spread"]["fid_to_floor"] == {"median": pytest.approx(sum(fids) / 2),
                                                 "min": min(fids), "max": max(fids)}
+    kls = [run["mode_kl"] for run in report["runs"]]
+    assert all(0 < kl <= math.log(1000) and run["floor_mode_kl"] >= 0
+               for kl, run in zip(kls, report["runs"]))
+    assert report["spread"]["mode_kl"]["median"] == pytest.approx(sum(kls) / 2)
     assert all(run["verdict"] == "BLESSED" and run["wall_time_s"] > 0 for run in report["runs"])
 
 
