@@ -109,7 +109,10 @@ def coverage_summary(metrics: dict, floor: dict) -> dict:
         return {}
     return {"dataset_modes": metrics["num_modes"], "modes_covered": metrics["modes_covered"],
             "floor_modes_covered": floor["modes_covered"], "mode_kl": metrics["mode_kl"],
-            "floor_mode_kl": floor["mode_kl"], "confident_share": metrics["confident_share"],
+            "floor_mode_kl": floor["mode_kl"], "channel_kl": metrics["channel_kl"],
+            "floor_channel_kl": floor["channel_kl"], "mode_dependence": metrics["mode_dependence"],
+            "floor_mode_dependence": floor["mode_dependence"],
+            "confident_share": metrics["confident_share"],
             "fid_per_channel": metrics["fid_per_channel"],
             "floor_fid_per_channel": floor["fid_per_channel"]}
 

@@ -68,7 +68,7 @@ def print_beside_floor(metrics: dict, floor: dict) -> None:
                 "max_class_share", "kl_to_uniform", "precision", "recall", "density", "coverage"):
         print(f"{key:16s} {metrics[key]:10.4f}   real-data floor {floor[key]:10.4f}")
     if "mode_kl" in metrics:
-        for key in ("modes_covered", "mode_kl", "confident_share"):
+        for key in ("modes_covered", "mode_kl", "mode_dependence", "confident_share"):
             print(f"{key:16s} {metrics[key]:10.4f}   real-data floor {floor[key]:10.4f}")
     print(f"FID / floor: {metrics['fid'] / floor['fid']:.2f}")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 
 from bench.provenance import ROOT
@@ -23,10 +24,12 @@ ONE_RUN_PRESETS = ("full", "conditional", "spec")  # docs/bench_quality_<preset>
 # Equal objective first (`spec`: the reference trains exactly its objective), then `default`.
 TRAIN_REPORTS = ("docs/reports/bench_train_spec.json", "docs/reports/bench_train_default.json")
 SERVING_REPORT = "docs/reports/bench_serving.json"
-# Stacked MNIST: the preset, then the recipe on the same data (bench_quality reports).
-STACKED_REPORTS = (("`stacked`", "docs/bench_quality_stacked/report.json"),
-                   ("the recipe on Stacked MNIST (`spec`)",
-                    "docs/reports/stacked/spec_3000_seed0/report.json"))
+# Stacked MNIST: the preset over seeds (seed 0 `make bench-quality`'s run, with its curves;
+# the others `bench.quality_seeds`), then the recipe on the same data.
+STACKED_SEED_REPORTS = ("docs/bench_quality_stacked/report.json",
+                        "docs/reports/stacked/stacked_seeds.json")
+STACKED_REPORTS = (("the recipe on Stacked MNIST (`spec`)",
+                    "docs/reports/stacked/spec_3000_seed0/report.json"),)
 
 
 def _load(path: str) -> dict | None:
@@ -87,6 +90,7 @@ def rows() -> list[str]:
             f"FID {report['fid_to_floor']:.2f}x the floor, MNIST score "
             f"{report['mnist_score']:.2f}{accuracy}; {report['verdict']} | "
             f"{_link(path)}: {_source(report)} |")
+    found.extend(stacked_seed_rows())
     for what, path in STACKED_REPORTS:
         report = _load(path)
         if not report:
@@ -125,6 +129,48 @@ def rows() -> list[str]:
             f"{latency['in-process count=1']['p50_ms']:.1f} / "
             f"{latency['in-process count=64']['p50_ms']:.1f} ms | "
             f"{_link(SERVING_REPORT)}: {_source(serving)} |")
+    return found
+
+
+def _spread(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def stacked_seed_rows() -> list[str]:
+    """The `stacked` preset's coverage over every seed of STACKED_SEED_REPORTS, and the wall
+    time of the `dcgan-pipeline` runs among them."""
+    runs, sources, wall = [], [], None
+    for path in STACKED_SEED_REPORTS:
+        report = _load(path)
+        if not report:
+            continue
+        runs.extend(report.get("runs", [report]))
+        sources.append(f"{_link(path)}: {_source(report)}")
+        if "runs" in report:
+            wall = (path, report)
+    if not runs:
+        return []
+    count = len(runs)
+
+    def spread(name: str, fmt: str, unit: str = "", scale: float = 1.0) -> str:
+        return _range(_spread([run[name] * scale for run in runs]), fmt, unit)
+
+    verdicts = ", ".join(f"seed {run['seed']} {run['verdict']}" for run in runs)
+    found = [
+        f"| `stacked`, median (range) of {count} seeds | {spread('modes_covered', '.0f')} of "
+        f"1,000 modes, KL {spread('mode_kl', '.3f')} (real data "
+        f"{statistics.median(run['floor_mode_kl'] for run in runs):.3f}), FID "
+        f"{spread('fid_to_floor', '.0f', 'x')} the floor, MNIST score "
+        f"{spread('mnist_score', '.2f')}, legible in every channel "
+        f"{spread('confident_share', '.0f', '%', 100)}; {verdicts} | {'; '.join(sources)} |"]
+    if wall:
+        path, report = wall
+        times = [run["wall_time_s"] / 60 for run in report["runs"]]
+        found.append(
+            f"| `dcgan-pipeline --preset stacked` wall time, seeds "
+            f"{', '.join(str(run['seed']) for run in report['runs'])} | "
+            f"{' / '.join(f'{t:.1f} min' for t in times)}"
+            f"{'; ' + report['note'] if report.get('note') else ''} | {_link(path)} |")
     return found
 
 

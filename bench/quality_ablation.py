@@ -65,7 +65,8 @@ def parse_variant(text: str, base: TrainerConfig) -> tuple[str, TrainerConfig]:
 
 SCORED = ("fid", "mnist_score", "min_class_share", "max_class_share", "precision", "recall")
 # Datasets of several digits per image (quality_metrics.mode_coverage).
-COVERAGE_SCORED = ("modes_covered", "mode_kl", "confident_share")
+COVERAGE_SCORED = ("modes_covered", "mode_kl", "channel_kl", "mode_dependence",
+                   "confident_share")
 
 
 def score(generator, z_dim: int, count: int, embed_fn, real_features: np.ndarray,
@@ -162,7 +163,8 @@ def print_table(rows: list[dict]) -> None:
     print("| variant | seed | step | train s | trained G: MNIST score / FID÷floor "
           "| averaged G: MNIST score / FID÷floor | precision / recall (averaged) "
           "| class shares (averaged) |"
-          + (" trained G: modes / KL / legible | averaged G: modes / KL / legible |"
+          + (" trained G: modes / KL (digits + dependence) / legible "
+            "| averaged G: modes / KL (digits + dependence) / legible |"
              if coverage else ""))
     print("|---|---|---|---|---|---|---|---|" + ("---|---|" if coverage else ""))
     for (variant, seed, repeat, step), kinds in runs.items():
@@ -172,8 +174,12 @@ def print_table(rows: list[dict]) -> None:
             return f"{row['mnist_score']:.2f} / {row['fid_to_floor']:.1f}x" if row else "-"
 
         def modes(row):
-            return (f"{row['modes_covered']} / {row['mode_kl']:.3f} / "
-                    f"{100 * row['confident_share']:.0f}%" if row else "-")
+            if not row:
+                return "-"
+            split = (f" ({sum(row['channel_kl']):.3f} + {row['mode_dependence']:.3f})"
+                     if "mode_dependence" in row else "")
+            return (f"{row['modes_covered']} / {row['mode_kl']:.3f}{split} / "
+                    f"{100 * row['confident_share']:.0f}%")
 
         run = f"{seed}" + (f" (run {repeat + 1})" if repeat else "")
         print(f"| {variant} | {run} | {step:,} | {averaged['train_seconds']:.0f} "

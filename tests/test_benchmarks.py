@@ -72,6 +72,8 @@ def test_bench_quality_on_stacked_mnist_reports_coverage_and_the_mode_histogram(
     report = json.loads((report_dir / "report.json").read_text())
     assert 1 <= report["modes_covered"] <= report["dataset_modes"] == 1000
     assert report["floor_mode_kl"] >= 0 and len(report["fid_per_channel"]) == 3
+    assert len(report["channel_kl"]) == 3 and report["mode_kl"] == pytest.approx(
+        sum(report["channel_kl"]) + report["mode_dependence"])
     with open(report_dir / "curves.csv") as f:
         (row,) = [r for r in csv.DictReader(f) if r.get("modes_covered_raw")]
     assert 1 <= float(row["modes_covered_raw"]) <= 1000 and float(row["mode_kl_raw"]) >= 0
@@ -99,7 +101,10 @@ def test_quality_ablation_on_stacked_mnist_counts_the_modes_of_three_channel_var
     assert row["variant"] == "pack2" and row["generator"] == "raw"  # smoke has no average.
     assert 1 <= row["modes_covered"] <= 300 and 0 <= row["mode_kl"] <= math.log(1000)
     assert 0 <= row["confident_share"] <= 1 and math.isfinite(row["fid"])
-    assert "modes / KL / legible" in printed and f"| {row['modes_covered']} / " in printed
+    assert row["mode_dependence"] >= 0 and len(row["channel_kl"]) == 3
+    assert "modes / KL (digits + dependence) / legible" in printed
+    assert (f"| {row['modes_covered']} / {row['mode_kl']:.3f} ({sum(row['channel_kl']):.3f} + "
+            f"{row['mode_dependence']:.3f}) / ") in printed
 
 
 def test_cluster_purity_tabulates_the_heads_clusters(quality_run):

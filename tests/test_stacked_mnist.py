@@ -113,6 +113,24 @@ def test_mode_counting_a_known_skew():
     assert coverage["mode_kl"] == pytest.approx(expected)
 
 
+def test_mode_kl_splits_into_uneven_digits_and_dependent_channels():
+    """Independent channels with channel 0 skewed: all of the KL is channel 0's; every channel
+    the same digit (evenly): each channel is even, and all the KL is dependence, 2 log 10."""
+    rng = np.random.default_rng(0)
+    skewed = np.stack([rng.choice(10, 200_000, p=[0.3] + [0.7 / 9] * 9),
+                       rng.integers(0, 10, 200_000), rng.integers(0, 10, 200_000)], 1)
+    coverage = quality_metrics.mode_coverage(channel_probabilities(skewed))
+    expected = 0.3 * math.log(3) + 0.7 * math.log(0.7 / 0.9)
+    assert coverage["channel_kl"][0] == pytest.approx(expected, rel=0.02)
+    assert coverage["channel_kl"][1] < 1e-3 and coverage["mode_dependence"] < 5e-3
+    assert coverage["mode_kl"] == pytest.approx(sum(coverage["channel_kl"])
+                                                + coverage["mode_dependence"])
+    same = quality_metrics.mode_coverage(channel_probabilities(
+        np.repeat(np.arange(10), 3000)[:, None].repeat(3, 1)))
+    assert same["channel_kl"] == pytest.approx([0.0] * 3, abs=1e-12)
+    assert same["mode_dependence"] == pytest.approx(2 * math.log(10))
+
+
 def test_an_illegible_channel_is_not_confident():
     probabilities = channel_probabilities(np.array([[1, 2, 3], [4, 5, 6]]))
     probabilities[1, 2] = np.full(10, 0.1)  # A blur: every digit equally likely.
