@@ -9,6 +9,8 @@ probabilities. Every function checks its inputs' shapes and raises ValueError.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import linalg
 
@@ -270,20 +272,30 @@ def mode_coverage(channel_probabilities: np.ndarray,
     num_modes = NUM_CLASSES ** channels
     modes = mode_of(channel_probabilities.argmax(-1))
     counts = np.bincount(modes, minlength=num_modes)
+    return {
+        "modes_covered": int((counts > 0).sum()),
+        "num_modes": num_modes,
+        **mode_kl_split(counts),
+        "confident_share": float((channel_probabilities.max(-1) >= confident).all(1).mean()),
+        "mode_counts": counts.tolist(),
+    }
+
+
+def mode_kl_split(mode_counts) -> dict[str, object]:
+    """mode_kl of samples per mode (10^C counts, channel 0 the leading digit), and its exact
+    split: channel_kl per channel plus mode_dependence (mode_coverage says what they mean)."""
+    counts = np.asarray(mode_counts)
+    channels = round(math.log10(counts.size))
+    if counts.ndim != 1 or NUM_CLASSES ** channels != counts.size or counts.sum() <= 0:
+        raise ValueError(f"expected a positive count for each of 10^C modes, got "
+                         f"{counts.size} counts summing to {counts.sum()}")
     mode_kl = _kl_to_uniform(counts)
     joint = counts.reshape((NUM_CLASSES,) * channels)
     channel_kl = [_kl_to_uniform(joint.sum(axis=tuple(a for a in range(channels) if a != c)))
                   for c in range(channels)]
-    return {
-        "modes_covered": int((counts > 0).sum()),
-        "num_modes": num_modes,
-        "mode_kl": mode_kl,
-        "channel_kl": channel_kl,
-        # >= 0 (a total correlation); max() only absorbs float rounding.
-        "mode_dependence": max(mode_kl - sum(channel_kl), 0.0),
-        "confident_share": float((channel_probabilities.max(-1) >= confident).all(1).mean()),
-        "mode_counts": counts.tolist(),
-    }
+    # >= 0 (a total correlation); max() only absorbs float rounding.
+    return {"mode_kl": mode_kl, "channel_kl": channel_kl,
+            "mode_dependence": max(mode_kl - sum(channel_kl), 0.0)}
 
 
 def _kl_to_uniform(counts: np.ndarray) -> float:

@@ -107,6 +107,22 @@ def test_quality_ablation_on_stacked_mnist_counts_the_modes_of_three_channel_var
             f"{row['mode_dependence']:.3f}) / ") in printed
 
 
+def test_mode_split_adds_up_to_the_mode_kl_and_refuses_an_mnist_evaluation():
+    metrics = os.path.join(ROOT, "docs", "bench_quality_stacked", "metrics.json")
+    printed = run_bench("bench.mode_split", metrics)
+    with open(metrics) as f:
+        expected = json.load(f)["metrics"]["mode_kl"]
+    generated = next(line for line in printed.splitlines() if ": generated |" in line)
+    _, _, modes, kl, channels, dependence, _ = generated.split("|")
+    assert int(modes) == 1000 and float(kl) == pytest.approx(expected, abs=1e-4)
+    parts = [float(value) for value in channels.split("+")]
+    assert len(parts) == 3 and sum(parts) + float(dependence) == pytest.approx(expected, abs=4e-4)
+    done = subprocess.run([sys.executable, "-m", "bench.mode_split",
+                           os.path.join(ROOT, "docs", "bench_quality_spec", "metrics.json")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1 and "not a Stacked MNIST evaluation" in done.stderr
+
+
 def test_cluster_purity_tabulates_the_heads_clusters(quality_run):
     printed = run_bench("bench.cluster_purity", checkpoint(quality_run), quality_run,
                         "--samples", "200")
