@@ -412,9 +412,9 @@ CONDITIONAL_OVERRIDES = {
 # average, without its 10-category code (ten clusters say nothing about a thousand modes), and
 # with PacGAN's packing of two samples per discriminator input (PacDCGAN2, the published
 # configuration that covers all 1,000 modes), trained 20,000 steps: at 4,500 every curve was
-# still improving, and 20,000 fit the 45-minute budget on 2 cores. Provisional, like its gates,
-# until the measurements of docs/stacked_mnist.md choose; every checkpoint kept, as for
-# `default`, so `make bench-quality` on a `stacked` output directory finds the run cached.
+# still improving, and 20,000 fit the 45-minute budget on 2 cores (measurements and ablation:
+# docs/stacked_mnist.md). Every checkpoint kept, as for `default`, so `make bench-quality` on
+# a `stacked` output directory finds the run cached.
 STACKED_TRAINER = SPEC_TRAINER.replace(
     model={"pack": 2}, optimizer={"learning_rate": 4e-4, "train_steps": 20_000},
     averaging={"ema_decay": 0.999},
