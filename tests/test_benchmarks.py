@@ -117,6 +117,10 @@ def test_mode_split_adds_up_to_the_mode_kl_and_refuses_an_mnist_evaluation():
     assert int(modes) == 1000 and float(kl) == pytest.approx(expected, abs=1e-4)
     parts = [float(value) for value in channels.split("+")]
     assert len(parts) == 3 and sum(parts) + float(dependence) == pytest.approx(expected, abs=4e-4)
+    shares = [line.split("|")[3].split() for line in printed.splitlines()
+              if ": generated | " in line and line.count("|") == 4]
+    assert len(shares) == 3 and all(len(row) == 10 for row in shares)
+    assert all(sum(map(float, row)) == pytest.approx(100, abs=0.5) for row in shares)
     done = subprocess.run([sys.executable, "-m", "bench.mode_split",
                            os.path.join(ROOT, "docs", "bench_quality_spec", "metrics.json")],
                           cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
