@@ -96,7 +96,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.table:
         with open(args.table) as f:
-            print_table([json.loads(line) for line in f])
+            rows = [json.loads(line) for line in f]
+        print_table(rows)
+        print_medians(rows)
         return
     if not args.variant or not args.eval_at:
         parser.error("--variant and --eval-at are needed to train (or --table JSONL)")
@@ -145,6 +147,7 @@ def main() -> None:
                         f.write(json.dumps(row) + "\n")
                 started = time.perf_counter()
     print_table(rows)
+    print_medians(rows)
 
 
 def print_table(rows: list[dict]) -> None:
@@ -188,6 +191,32 @@ def print_table(rows: list[dict]) -> None:
               f"| {100 * averaged['min_class_share']:.1f}%-"
               f"{100 * averaged['max_class_share']:.1f}% |"
               + (f" {modes(raw)} | {modes(kinds.get('averaged'))} |" if coverage else ""))
+
+
+# The medians' columns: (heading, row key, format); coverage columns only where rows have them.
+MEDIAN_COLUMNS = (("MNIST score", "mnist_score", "{:.2f}"),
+                  ("FID÷floor", "fid_to_floor", "{:.1f}x"))
+MEDIAN_COVERAGE_COLUMNS = (("modes", "modes_covered", "{:.0f}"), ("KL", "mode_kl", "{:.3f}"),
+                           ("legible", "confident_share", "{:.0%}"))
+
+
+def print_medians(rows: list[dict]) -> None:
+    """A Markdown table of each (variant, step, generator)'s median over its seeds (a seed's
+    first run), the comparison the docs lead with: one seed's luck is not a lever."""
+    groups: dict[tuple, dict[int, dict]] = {}
+    for row in rows:
+        groups.setdefault((row["variant"], row["step"], row["generator"]), {}).setdefault(
+            row["seed"], row)
+    columns = MEDIAN_COLUMNS + (MEDIAN_COVERAGE_COLUMNS
+                                if any("mode_kl" in row for row in rows) else ())
+    print("\n| variant | step | generator | seeds | "
+          + " | ".join(f"median {heading}" for heading, _, _ in columns) + " |")
+    print("|---|---|---|---|" + "---|" * len(columns))
+    for (variant, step, generator), by_seed in groups.items():
+        medians = [fmt.format(float(np.median([row[key] for row in by_seed.values()])))
+                   for _, key, fmt in columns]
+        print(f"| {variant} | {step:,} | {generator} | {len(by_seed)} | "
+              + " | ".join(medians) + " |")
 
 
 if __name__ == "__main__":

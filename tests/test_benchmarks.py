@@ -107,6 +107,25 @@ def test_quality_ablation_on_stacked_mnist_counts_the_modes_of_three_channel_var
             f"{row['mode_dependence']:.3f}) / ") in printed
 
 
+def test_quality_ablation_table_leads_with_each_variant_median_over_its_seeds(tmp_path):
+    def row(seed, kl, generator="averaged", step=4500):
+        return {"variant": "pack2", "seed": seed, "step": step, "generator": generator,
+                "train_seconds": 1.0, "mnist_score": 7.0 + seed, "fid_to_floor": 30.0 + seed,
+                "fid": 1.0, "min_class_share": 0.08, "max_class_share": 0.12,
+                "precision": 0.7, "recall": 0.7, "modes_covered": 1000 - seed, "mode_kl": kl,
+                "channel_kl": [kl / 4] * 3, "mode_dependence": kl / 4, "confident_share": 0.3}
+
+    # Seeds 0-2, a second run of seed 0 (left out of the median: a seed's first run counts)
+    # and the trained generator of seed 0 (a group of its own).
+    rows = [row(0, 0.08), row(1, 0.04), row(2, 0.06), row(0, 0.5), row(0, 0.07, "raw")]
+    table = tmp_path / "rows.jsonl"
+    table.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    printed = run_bench("bench.quality_ablation", "--table", str(table))
+    assert "| pack2 | 4,500 | averaged | 3 | 8.00 | 31.0x | 999 | 0.060 | 30% |" in printed
+    assert "| pack2 | 4,500 | raw | 1 | 7.00 | 30.0x | 1000 | 0.070 | 30% |" in printed
+    assert "| pack2 | 0 (run 2) | 4,500 |" in printed  # The per-seed table keeps every run.
+
+
 def test_mode_split_adds_up_to_the_mode_kl_and_refuses_an_mnist_evaluation():
     metrics = os.path.join(ROOT, "docs", "bench_quality_stacked", "metrics.json")
     printed = run_bench("bench.mode_split", metrics)
