@@ -12,7 +12,8 @@ samples against its eval split (N samples, seeds 0..N-1, as the Evaluator draws 
 Stacked MNIST also the modes covered, the mode KL and the legible share, as the Evaluator counts
 them: pass --samples 26000 for its count). Every variant starts from the `--preset` trainer
 settings (default: `default`) changed by KEY=VALUE pairs. One JSON line per (variant, seed,
-step, generator) is appended to --out; a table is printed at the end.
+step, generator) is appended to --out; at the end a table of every run is printed, then
+each variant's median over its seeds.
 
     python -m bench.quality_ablation --preset stacked --run-output-dir runs/stacked \
         --variant pack2: --variant pack1:pack=1 --seeds 0 1 --eval-at 2000 4500 --samples 26000
