@@ -21,7 +21,8 @@ CONFIG = trainer_config(generator_filters=(16, 8), discriminator_filters=(8, 16)
 
 def batch(config: TrainerConfig, seed: int = 0) -> dict[str, tf.Tensor]:
     examples = tf.data.Dataset.from_tensor_slices((
-        tf.random.stateless_uniform([config.optimizer.batch_size, 28, 28, 1], [seed, 1], -1, 1),
+        tf.random.stateless_uniform([config.optimizer.batch_size, 28, 28, config.model.channels],
+                                    [seed, 1], -1, 1),
         tf.range(config.optimizer.batch_size, dtype=tf.int64) % 10))
     return next(iter(with_noise(examples, config)))
 

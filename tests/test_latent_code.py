@@ -127,6 +127,31 @@ def test_shifted_moves_each_image_by_its_own_whole_pixel_offsets_filling_in_back
     np.testing.assert_array_equal((ink == -1).sum(axis=(1, 2, 3)), 28 * (dy + dx) - dy * dx)
 
 
+def test_shifted_moves_every_channel_of_an_image_alike():
+    """Stacked MNIST: the three digits of one image move together."""
+    images = tf.random.stateless_uniform([50, 28, 28, 3], [0, 9], -1, 1)
+    moved = shifted(images, 2, tf.constant([0, 5], tf.int64)).numpy()
+    assert moved.shape == (50, 28, 28, 3)
+    for channel in range(3):  # Each channel alone is moved as a one-channel image would be.
+        np.testing.assert_allclose(
+            moved[..., channel:channel + 1],
+            shifted(images[..., channel:channel + 1], 2, tf.constant([0, 5], tf.int64)).numpy(),
+            atol=1e-6)
+
+
+def test_defaults_terms_train_on_three_channel_images():
+    """`default` on Stacked MNIST (`--dataset stacked_mnist`): the clustering terms run on
+    28x28x3 images and their losses move the head."""
+    config = with_settings(CONFIG, channels=3, real_cluster_weight=3.0,
+                           cluster_consistency_weight=1.0, latent_code_weight=0.2)
+    gan = DCGAN(config, tf.distribute.get_strategy())
+    b = batch(config)
+    assert b[REAL].shape[-1] == 3
+    losses = gan.train_step(b)
+    assert float(losses["cluster_consistency_loss"]) > 0
+    assert np.isfinite(float(losses["real_cluster_loss"]))
+
+
 def test_the_consistency_term_is_the_kl_from_the_real_prediction_to_the_shifted_ones():
     """Learning rate 0: the reported term equals weight * mean KL(p(x) || p(shift(x))),
     computed independently from the same shifts; without the setting it is not reported. On

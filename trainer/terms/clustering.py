@@ -13,19 +13,21 @@ SHIFT_VIEW = -1
 
 
 def shifted(images: tf.Tensor, max_shift: int, seed: tf.Tensor) -> tf.Tensor:
-    """Each image [N, H, W, 1] in [-1, 1] moved by its own whole-pixel offsets in
-    -max_shift..max_shift (rows and columns, stateless from `seed`), background (-1) filling
-    what comes in. Two one-hot shift matrices per image: matmuls, so it runs and
-    differentiates on any device, XLA included."""
+    """Each image [N, H, W, C] in [-1, 1] moved by its own whole-pixel offsets in
+    -max_shift..max_shift (rows and columns, stateless from `seed`; all its channels alike),
+    background (-1) filling what comes in. Two one-hot shift matrices per image: matmuls, so it
+    runs and differentiates on any device, XLA included."""
     size = images.shape[1]
     offsets = tf.random.stateless_uniform([2, tf.shape(images)[0]], seed, -max_shift,
                                           max_shift + 1, dtype=tf.int32)
     # rows[n, i, j] = 1 where output row i reads input row i - offset (none: zero, background).
     rows, columns = (tf.one_hot(tf.range(size)[tf.newaxis] - offset[:, tf.newaxis], size,
                                 dtype=images.dtype) for offset in tf.unstack(offsets))
-    ink = images[..., 0] + 1.0  # Background 0, so what shifts in is background.
-    moved = tf.matmul(tf.matmul(rows, ink), columns, transpose_b=True)
-    return (moved - 1.0)[..., tf.newaxis]
+    # [N, C, H, W], background 0, so what shifts in is background.
+    ink = tf.transpose(images, [0, 3, 1, 2]) + 1.0
+    moved = tf.matmul(tf.matmul(rows[:, tf.newaxis], ink), columns[:, tf.newaxis],
+                      transpose_b=True)
+    return tf.transpose(moved, [0, 2, 3, 1]) - 1.0
 
 
 class RealClustering(Term):
