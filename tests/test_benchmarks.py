@@ -107,7 +107,7 @@ def test_quality_ablation_on_stacked_mnist_counts_the_modes_of_three_channel_var
             f"{row['mode_dependence']:.3f}) / ") in printed
 
 
-def test_quality_ablation_table_leads_with_each_variant_median_over_its_seeds(tmp_path):
+def test_quality_ablation_table_ends_with_each_variant_median_over_its_seeds(tmp_path):
     def row(seed, kl, generator="averaged", step=4500):
         return {"variant": "pack2", "seed": seed, "step": step, "generator": generator,
                 "train_seconds": 1.0, "mnist_score": 7.0 + seed, "fid_to_floor": 30.0 + seed,

@@ -140,8 +140,8 @@ def test_shifted_moves_every_channel_of_an_image_alike():
 
 
 def test_defaults_terms_train_on_three_channel_images():
-    """`default` on Stacked MNIST (`--dataset stacked_mnist`): the clustering terms run on
-    28x28x3 images and their losses move the head."""
+    """`default` on Stacked MNIST (`--dataset stacked_mnist`): the code and clustering terms
+    run on 28x28x3 images, with a positive consistency term and a finite clustering term."""
     config = with_settings(CONFIG, channels=3, real_cluster_weight=3.0,
                            cluster_consistency_weight=1.0, latent_code_weight=0.2)
     gan = DCGAN(config, tf.distribute.get_strategy())
