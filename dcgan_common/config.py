@@ -423,8 +423,8 @@ STACKED_TRAINER = SPEC_TRAINER.replace(
 # Its gates, set as MNIST's were, between what the preset reaches and what the recipe on
 # Stacked MNIST reaches (docs/stacked_mnist.md; the first `stacked` run, with packing, against
 # the recipe: FID 35x / 118x the floor, MNIST score 7.46 / 6.93, mode KL 0.064 / 0.159, modes
-# 1,000 / 999; today's preset, median of three seeds: 28x, 7.73, 0.059, 1,000), each with room
-# for the seed spread: the recipe's generator is refused by FID and KL, the preset's blessed.
+# 1,000 / 999), each with room for the seed spread: the recipe's generator is refused by FID
+# and KL, the preset's blessed (today's seeds: tests/test_quality_gates.py).
 STACKED_GATES = QualityGates(max_fid_to_floor=60.0, min_mnist_score=7.0,
                              min_modes_covered=990, max_mode_kl=0.1)
 
