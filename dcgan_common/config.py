@@ -65,11 +65,17 @@ class ModelConfig(_Settings):
     # and to the generator's feature maps, and given to the discriminator as extra channels.
     conditional: bool = False
     # An unsupervised categorical code (InfoGAN, Chen et al. 2016) for an unconditional
-    # generator: category = argmax of z's first `latent_categories` entries (uniform for a
-    # standard-normal z, so the input stays the 100-d noise), given to the generator as a
-    # one-hot beside z; a second discriminator head recovers it from the image (the
-    # objective's latent-code term). No label is involved. 0: none.
+    # generator, one per image channel: channel c's category = argmax of z's entries
+    # c * K..(c + 1) * K - 1, K = `latent_categories` (uniform for a standard-normal z, so the
+    # input stays the 100-d noise), given to the generator as one-hots beside z; a second
+    # discriminator head recovers each from the image (the objective's latent-code term). No
+    # label is involved. 0: none.
     latent_categories: int = 0
+    # That head: () reads the discriminator's features; filters of strided convolutions
+    # (as the discriminator's) give it a network of its own that reads each channel alone,
+    # with the same weights for every channel, so a channel's category can only follow its
+    # own digit (Stacked MNIST: each channel's digits clustered as MNIST's are).
+    code_head_filters: tuple[int, ...] = ()
     # Generator: project z to 7x7xfilters[0], then stride-2 5x5 transposed
     # convolutions up to 28x28 (the last one to 1 channel, tanh).
     generator_filters: tuple[int, ...] = (128, 64)
@@ -101,9 +107,13 @@ class ModelConfig(_Settings):
         if self.latent_categories and self.conditional:
             raise ValueError("latent_categories is for unconditional generators; a conditional "
                              "one has its labels")
-        if not 0 <= self.latent_categories <= self.z_dim:
-            raise ValueError(f"latent_categories must be in 0..z_dim ({self.z_dim}), "
-                             f"got {self.latent_categories}")
+        if not 0 <= self.latent_categories * self.channels <= self.z_dim:
+            raise ValueError(f"latent_categories must be in 0..z_dim / channels "
+                             f"({self.z_dim // self.channels}), got {self.latent_categories}")
+        if self.code_head_filters and not self.latent_categories:
+            raise ValueError("code_head_filters needs latent_categories (the code it reads)")
+        if any(width < 1 for width in self.code_head_filters):
+            raise ValueError(f"code_head_filters must be >= 1 each, got {self.code_head_filters}")
         if self.discriminator_normalization not in DISCRIMINATOR_NORMALIZATIONS:
             raise ValueError(f"discriminator_normalization must be one of "
                              f"{DISCRIMINATOR_NORMALIZATIONS}, "

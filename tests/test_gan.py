@@ -105,6 +105,8 @@ def mirrored_strategy() -> tf.distribute.MirroredStrategy:
 # backpropagates through the input gradient, spectral normalisation assigns its kernels, the
 # latent code's real cluster term all-reduces its mean prediction).
 REGULARISERS = [{}, {"discriminator_normalization": "spectral"}, {"r1_weight": 1.0},
+                {"latent_categories": 10, "real_cluster_weight": 1.0, "channels": 3,
+                 "code_head_filters": (4, 8)},
                 {"latent_categories": 10, "real_cluster_weight": 1.0}, {"pack": 2},
                 {"minibatch_stddev": True}]
 

@@ -30,26 +30,67 @@ class ConcatLabelChannels(layers.Layer):
 
 
 class CategoricalCode(layers.Layer):
-    """z [N, D] -> [N, D + K]: z with the one-hot of argmax(z[:, :K]) appended.
+    """z [N, D] -> [N, D + C * K]: z with one one-hot per image channel appended, channel c's
+    the argmax of z[:, c * K:(c + 1) * K].
 
-    For a standard-normal z the argmax is uniform over the K categories: the generator keeps
-    its noise input (and its serving signature) and gets a discrete code to split its output
-    by (InfoGAN's categorical code, drawn from z instead of beside it).
+    For a standard-normal z each argmax is uniform over the K categories, independently per
+    channel: the generator keeps its noise input (and its serving signature) and gets a
+    discrete code per channel to split that channel's digit by (InfoGAN's categorical code,
+    drawn from z instead of beside it).
     """
 
-    def __init__(self, categories: int, **kwargs):
+    def __init__(self, categories: int, channels: int = 1, **kwargs):
         super().__init__(**kwargs)
         self.categories = categories
+        self.channels = channels
 
     def call(self, z):
-        code = keras.ops.one_hot(category_of(z, self.categories), self.categories, dtype=z.dtype)
-        return keras.ops.concatenate([z, code], axis=-1)
+        code = keras.ops.one_hot(category_of(z, self.categories, self.channels),
+                                 self.categories, dtype=z.dtype)
+        return keras.ops.concatenate(
+            [z, keras.ops.reshape(code, (-1, self.channels * self.categories))], axis=-1)
 
     def compute_output_shape(self, z_shape):
-        return (*z_shape[:-1], z_shape[-1] + self.categories)
+        return (*z_shape[:-1], z_shape[-1] + self.channels * self.categories)
 
     def get_config(self):
-        return {**super().get_config(), "categories": self.categories}
+        return {**super().get_config(), "categories": self.categories,
+                "channels": self.channels}
+
+
+@keras.saving.register_keras_serializable(package="dcgan")
+class ChannelsAsImages(layers.Layer):
+    """[N, H, W, C] -> [N * C, H, W, 1]: each channel an image of its own (example-major), so
+    one network reads every channel alone, with the same weights."""
+
+    def call(self, images):
+        _, height, width, _ = images.shape
+        return keras.ops.reshape(keras.ops.transpose(images, (0, 3, 1, 2)),
+                                 (-1, height, width, 1))
+
+    def compute_output_shape(self, shape):
+        batch = None if shape[0] is None else shape[0] * shape[3]
+        return (batch, *shape[1:3], 1)
+
+
+@keras.saving.register_keras_serializable(package="dcgan")
+class ImagesAsChannels(layers.Layer):
+    """[N * C, K] -> [N, C * K]: ChannelsAsImages' inverse for per-channel outputs, channel c's
+    at c * K..(c + 1) * K."""
+
+    def __init__(self, channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = channels
+
+    def call(self, outputs):
+        return keras.ops.reshape(outputs, (-1, self.channels * outputs.shape[-1]))
+
+    def compute_output_shape(self, shape):
+        batch = None if shape[0] is None else shape[0] // self.channels
+        return (batch, self.channels * shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}
 
 
 @keras.saving.register_keras_serializable(package="dcgan")
@@ -122,9 +163,11 @@ class StepwiseSpectralNormalization(layers.SpectralNormalization):
         self.kernel.assign(kernel)
 
 
-def category_of(z, categories: int):
-    """The latent category of each z: the index of the largest of its first entries."""
-    return keras.ops.argmax(z[:, :categories], axis=-1)
+def category_of(z, categories: int, channels: int = 1):
+    """The latent category of each z and image channel [N, C]: channel c's is the index of
+    the largest of z[:, c * K:(c + 1) * K]."""
+    grouped = keras.ops.reshape(z[:, :channels * categories], (-1, channels, categories))
+    return keras.ops.argmax(grouped, axis=-1)
 
 
 def model_inputs(config: TrainerConfig, first: keras.KerasTensor
@@ -171,7 +214,8 @@ def build_generator(config: TrainerConfig) -> keras.Model:
     _, conv_transpose = _conv_classes(config)
     x = inputs[0] if label is None else layers.Concatenate()(inputs)
     if config.model.latent_categories:
-        x = CategoricalCode(config.model.latent_categories, dtype=policy)(x)
+        x = CategoricalCode(config.model.latent_categories, config.model.channels,
+                            dtype=policy)(x)
     x = layers.Dense(PROJECTED_SIZE * PROJECTED_SIZE * first, use_bias=False, dtype=policy)(x)
     x = layers.ReLU(dtype=_elementwise_policy(config))(_batch_norm(config)(x))
     x = layers.Reshape((PROJECTED_SIZE, PROJECTED_SIZE, first), dtype=policy)(x)
@@ -194,10 +238,56 @@ def build_generator(config: TrainerConfig) -> keras.Model:
     return keras.Model(inputs if label is not None else inputs[0], images, name="generator")
 
 
+def _normalized(config: TrainerConfig, layer: layers.Layer) -> layers.Layer:
+    """`layer`, spectrally normalised when the discriminator is."""
+    if config.model.discriminator_normalization == "spectral":
+        return StepwiseSpectralNormalization(layer, dtype=layer.dtype_policy)
+    return layer
+
+
+def _strided_convolutions(config: TrainerConfig, x: keras.KerasTensor,
+                          filters: tuple[int, ...], label: keras.KerasTensor | None = None
+                          ) -> keras.KerasTensor:
+    """5x5 stride-2 convolutions, no pooling; BatchNorm on every layer but the first (or
+    spectral normalisation on every layer); LeakyReLU(0.2); the label beside the image and
+    the first layer's maps when conditional (carpedm20)."""
+    policy = config.runtime.mixed_precision
+    conv, _ = _conv_classes(config)
+    spectral = config.model.discriminator_normalization == "spectral"
+    for index, width in enumerate(filters):
+        if label is not None and index < 2:
+            x = ConcatLabelChannels(dtype=policy)(x, label)
+        batch_norm = index > 0 and not spectral
+        x = _normalized(config, conv(width, config.model.kernel_size, strides=2, padding="same",
+                                     use_bias=not batch_norm, dtype=policy))(x)
+        if batch_norm:
+            x = _batch_norm(config)(x)
+        x = layers.LeakyReLU(config.model.leaky_relu_slope, dtype=_elementwise_policy(config))(x)
+    return x
+
+
+def _category_logits(config: TrainerConfig, images: keras.KerasTensor,
+                     flat: keras.KerasTensor) -> keras.KerasTensor:
+    """The latent code's head, [N, C * K] (channel c's logits at c * K..(c + 1) * K): on the
+    discriminator's features, or with `code_head_filters` a network of its own that reads
+    each channel alone (shared weights), so a channel's category is found from its digit only."""
+    model = config.model
+    if model.code_head_filters:
+        policy = config.runtime.mixed_precision
+        single = _strided_convolutions(config, ChannelsAsImages(dtype=policy)(images),
+                                       model.code_head_filters)
+        logits = _normalized(config, layers.Dense(model.latent_categories, dtype="float32",
+                                                  name="category_logits"))(
+            layers.Flatten(dtype=policy)(single))
+        return ImagesAsChannels(model.channels, dtype="float32")(logits)
+    return _normalized(config, layers.Dense(model.channels * model.latent_categories,
+                                            dtype="float32", name="category_logits"))(flat)
+
+
 def build_discriminator(config: TrainerConfig) -> keras.Model:
     """images [N, 28, 28, channels] -> one logit [N, 1] (with `latent_categories`: and the latent
-    category's logits [N, K], InfoGAN's Q head on the same features); with `pack` m > 1, one
-    logit per m consecutive images [N / m, 1].
+    code's logits [N, channels * K], InfoGAN's Q head); with `pack` m > 1, one logit per m
+    consecutive images [N / m, 1].
 
     5x5 stride-2 convolutions, no pooling, no hidden dense layer; BatchNorm on
     every layer but the first and the last (or spectral normalisation on every layer);
@@ -205,29 +295,14 @@ def build_discriminator(config: TrainerConfig) -> keras.Model:
     """
     config = resolve(config)
     policy = config.runtime.mixed_precision  # Hidden layers; the output stays float32 for the loss.
-    conv, _ = _conv_classes(config)
     inputs, label = model_inputs(config, keras.Input(
         (features.IMAGE_SIZE, features.IMAGE_SIZE, config.model.channels), name="images"))
-    spectral = config.model.discriminator_normalization == "spectral"
-
-    def normalized(layer: layers.Layer) -> layers.Layer:
-        return StepwiseSpectralNormalization(layer, dtype=layer.dtype_policy) if spectral else layer
-
     x = inputs[0] if config.model.pack == 1 else Pack(config.model.pack, dtype=policy)(inputs[0])
-    for index, filters in enumerate(config.model.discriminator_filters):
-        if label is not None and index < 2:  # carpedm20: the label beside the image and h0.
-            x = ConcatLabelChannels(dtype=policy)(x, label)
-        batch_norm = index > 0 and not spectral
-        x = normalized(conv(filters, config.model.kernel_size, strides=2, padding="same",
-                            use_bias=not batch_norm, dtype=policy))(x)
-        if batch_norm:
-            x = _batch_norm(config)(x)
-        x = layers.LeakyReLU(config.model.leaky_relu_slope, dtype=_elementwise_policy(config))(x)
+    x = _strided_convolutions(config, x, config.model.discriminator_filters, label)
     if config.model.minibatch_stddev:
         x = MinibatchStddev(dtype=policy)(x)
     flat = layers.Flatten(dtype=policy)(x)
-    outputs = normalized(layers.Dense(1, dtype="float32", name="logit"))(flat)
+    outputs = _normalized(config, layers.Dense(1, dtype="float32", name="logit"))(flat)
     if config.model.latent_categories:
-        outputs = [outputs, normalized(layers.Dense(config.model.latent_categories, dtype="float32",
-                                                    name="category_logits"))(flat)]
+        outputs = [outputs, _category_logits(config, inputs[0], flat)]
     return keras.Model(inputs if label is not None else inputs[0], outputs, name="discriminator")

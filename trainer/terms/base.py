@@ -55,6 +55,13 @@ class Term:
     def generator(self, gan: Step, view: View) -> tf.Tensor | None:
         return None
 
+    def code_log_probabilities(self, category_logits: tf.Tensor) -> tf.Tensor:
+        """The code head's logits [N, C * K] as each channel's log-probabilities [N, C, K]."""
+        model = self.config.model
+        grouped = tf.reshape(tf.cast(category_logits, tf.float32),
+                             [-1, model.channels, model.latent_categories])
+        return tf.nn.log_softmax(grouped)
+
     def average(self, per_example: tf.Tensor) -> tf.Tensor:
         """A per-example loss of this replica as its share of the global-batch mean."""
         return tf.nn.compute_average_loss(per_example,

@@ -33,7 +33,7 @@ def shifted(images: tf.Tensor, max_shift: int, seed: tf.Tensor) -> tf.Tensor:
 class RealClustering(Term):
     """real_cluster_weight times (the mean entropy of the head's prediction per real image -
     the entropy of its mean over the global batch): certain of each image's category, every
-    category used equally.
+    category used equally; with a code per channel, averaged over the channels.
 
     The mean prediction is all-reduced, so every replica holds the global batch's; each adds
     a 1/replicas share of its entropy, and the gradients summed over replicas (the
@@ -42,22 +42,22 @@ class RealClustering(Term):
     name = "real_cluster_loss"
 
     def real(self, gan, view: View) -> tf.Tensor:
-        log_p = tf.nn.log_softmax(tf.cast(view.category_logits, tf.float32))
+        log_p = self.code_log_probabilities(view.category_logits)  # [N, C, K]
         p = tf.exp(log_p)
-        conditional = self.average(-tf.reduce_sum(p * log_p, axis=1))
+        conditional = self.average(-tf.reduce_mean(tf.reduce_sum(p * log_p, axis=2), axis=1))
         context = tf.distribute.get_replica_context()
         mean = context.all_reduce(tf.distribute.ReduceOp.SUM,
                                   tf.reduce_sum(p, axis=0)) / self.config.optimizer.batch_size
-        marginal = -tf.reduce_sum(mean * tf.math.log(mean + 1e-12))
+        marginal = -tf.reduce_mean(tf.reduce_sum(mean * tf.math.log(mean + 1e-12), axis=1))
         return self.config.objective.real_cluster_weight * (
             conditional - marginal / context.num_replicas_in_sync)
 
 
 class ShiftConsistency(Term):
-    """IMSAT's self-augmentation: cluster_consistency_weight times the mean over real images of
-    KL(p(image) || p(shifted image)), p the head's prediction, the first held fixed. Clusters
-    that a shift of the pen does not change follow the digit, not where it was drawn. Costs
-    one more discriminator pass per step."""
+    """IMSAT's self-augmentation: cluster_consistency_weight times the mean over real images
+    (and channels) of KL(p(image) || p(shifted image)), p the head's prediction, the first held
+    fixed. Clusters that a shift of the pen does not change follow the digit, not where it was
+    drawn. Costs one more discriminator pass per step."""
 
     name = "cluster_consistency_loss"
 
@@ -65,8 +65,8 @@ class ShiftConsistency(Term):
         moved = shifted(view.images, self.config.objective.cluster_shift_pixels,
                         gan.stateless_seed(SHIFT_VIEW))
         _, shifted_logits = gan.critic(moved, view.labels)
-        target = tf.stop_gradient(tf.nn.log_softmax(tf.cast(view.category_logits, tf.float32)))
-        per_example = tf.reduce_sum(
-            tf.exp(target) * (target - tf.nn.log_softmax(tf.cast(shifted_logits, tf.float32))),
-            axis=1)
-        return self.config.objective.cluster_consistency_weight * self.average(per_example)
+        target = tf.stop_gradient(self.code_log_probabilities(view.category_logits))
+        per_channel = tf.reduce_sum(
+            tf.exp(target) * (target - self.code_log_probabilities(shifted_logits)), axis=2)
+        return self.config.objective.cluster_consistency_weight * self.average(
+            tf.reduce_mean(per_channel, axis=1))

@@ -10,15 +10,18 @@ from trainer.terms.base import Term, View
 
 class LatentCode(Term):
     """The mutual-information term: latent_code_weight times how badly the discriminator's
-    category head recovers the latent category of z from the fakes. Both networks learn from
-    it: the head to read the category, the generator to make it readable."""
+    category head recovers the latent categories of z from the fakes (the cross-entropy,
+    averaged over the image channels). Both networks learn from it: the head to read the
+    categories, the generator to make them readable."""
 
     name = "code_loss"
 
     def fake(self, gan, view: View) -> tf.Tensor:
-        per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=category_of(view.z, self.config.model.latent_categories),
-            logits=tf.cast(view.category_logits, tf.float32))
-        return self.config.objective.latent_code_weight * self.average(per_example)
+        model = self.config.model
+        categories = category_of(view.z, model.latent_categories, model.channels)
+        log_p = self.code_log_probabilities(view.category_logits)
+        per_channel = -tf.gather(log_p, categories, axis=2, batch_dims=2)
+        return self.config.objective.latent_code_weight * self.average(
+            tf.reduce_mean(per_channel, axis=1))
 
     generator = fake
