@@ -12,8 +12,8 @@ samples against its eval split (N samples, seeds 0..N-1, as the Evaluator draws 
 Stacked MNIST also the modes covered, the mode KL and the legible share, as the Evaluator counts
 them: pass --samples 26000 for its count). Every variant starts from the `--preset` trainer
 settings (default: `default`) changed by KEY=VALUE pairs. One JSON line per (variant, seed,
-step, generator) is appended to --out; at the end a table of every run is printed, then
-each variant's median over its seeds.
+step, generator) is appended to --out, with its provenance (command, commit, date, machine);
+at the end a table of every run is printed, then each variant's median over its seeds.
 
     python -m bench.quality_ablation --preset stacked --run-output-dir runs/stacked \
         --variant pack2: --variant pack1:pack=1 --seeds 0 1 --eval-at 2000 4500 --samples 26000
@@ -38,6 +38,7 @@ from dcgan_common.config import TRAINER_GROUPS, TrainerConfig, preset, setting_p
 from dcgan_common.examples import image_channels, load_arrays
 from trainer.data import training_dataset
 from bench.evaluate_checkpoint import generator_samples
+from bench.provenance import provenance
 from trainer.export import float32_copy
 from trainer.gan import DCGAN
 from trainer.strategy import make_strategy
@@ -119,6 +120,7 @@ def main() -> None:
     variants = [parse_variant(text, base) for text in args.variant]
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
 
+    header = provenance("bench.quality_ablation")  # Every row says where it was measured.
     rows = []
     for name, variant in variants:
         for seed in args.seeds:
@@ -141,7 +143,7 @@ def main() -> None:
                     row = {"variant": name, "seed": seed, "step": step, "generator": kind,
                            "train_seconds": round(trained, 1),
                            **score(generator, trainer.model.z_dim, args.samples, embed_fn,
-                                   real_features, floor)}
+                                   real_features, floor), "provenance": header}
                     rows.append(row)
                     print(json.dumps(row), flush=True)
                     with open(args.out, "a") as f:

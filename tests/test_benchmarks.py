@@ -96,15 +96,20 @@ def test_quality_ablation_on_stacked_mnist_counts_the_modes_of_three_channel_var
     out = tmp_path / "rows.jsonl"
     printed = run_bench("bench.quality_ablation", "--preset", "smoke",
                         "--run-output-dir", stacked_quality_run, "--variant", "pack2:pack=2",
+                        "--variant", "head:latent_categories=10,code_head_filters=4/8,"
+                                     "real_cluster_weight=1.0,cluster_consistency_weight=1.0",
                         "--seeds", "0", "--eval-at", "2", "--samples", "300", "--out", str(out))
-    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
-    assert row["variant"] == "pack2" and row["generator"] == "raw"  # smoke has no average.
-    assert 1 <= row["modes_covered"] <= 300 and 0 <= row["mode_kl"] <= math.log(1000)
-    assert 0 <= row["confident_share"] <= 1 and math.isfinite(row["fid"])
-    assert row["mode_dependence"] >= 0 and len(row["channel_kl"]) == 3
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(row["variant"], row["generator"]) for row in rows] == [
+        ("pack2", "raw"), ("head", "raw")]  # smoke has no average.
+    for row in rows:
+        assert 1 <= row["modes_covered"] <= 300 and 0 <= row["mode_kl"] <= math.log(1000)
+        assert 0 <= row["confident_share"] <= 1 and math.isfinite(row["fid"])
+        assert row["mode_dependence"] >= 0 and len(row["channel_kl"]) == 3
+        assert (f"| {row['modes_covered']} / {row['mode_kl']:.3f} "
+                f"({sum(row['channel_kl']):.3f} + {row['mode_dependence']:.3f}) / ") in printed
+        assert row["provenance"]["commit"] and "--variant head:" in row["provenance"]["command"]
     assert "modes / KL (digits + dependence) / legible" in printed
-    assert (f"| {row['modes_covered']} / {row['mode_kl']:.3f} ({sum(row['channel_kl']):.3f} + "
-            f"{row['mode_dependence']:.3f}) / ") in printed
 
 
 def test_quality_ablation_table_ends_with_each_variant_median_over_its_seeds(tmp_path):

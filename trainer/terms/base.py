@@ -55,12 +55,11 @@ class Term:
     def generator(self, gan: Step, view: View) -> tf.Tensor | None:
         return None
 
-    def code_log_probabilities(self, category_logits: tf.Tensor) -> tf.Tensor:
-        """The code head's logits [N, C * K] as each channel's log-probabilities [N, C, K]."""
+    def channel_logits(self, category_logits: tf.Tensor) -> tf.Tensor:
+        """The code head's logits [N, C * K] as each channel's [N, C, K], in float32."""
         model = self.config.model
-        grouped = tf.reshape(tf.cast(category_logits, tf.float32),
-                             [-1, model.channels, model.latent_categories])
-        return tf.nn.log_softmax(grouped)
+        return tf.reshape(tf.cast(category_logits, tf.float32),
+                          [-1, model.channels, model.latent_categories])
 
     def average(self, per_example: tf.Tensor) -> tf.Tensor:
         """A per-example loss of this replica as its share of the global-batch mean."""

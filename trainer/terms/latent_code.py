@@ -18,9 +18,9 @@ class LatentCode(Term):
 
     def fake(self, gan, view: View) -> tf.Tensor:
         model = self.config.model
-        categories = category_of(view.z, model.latent_categories, model.channels)
-        log_p = self.code_log_probabilities(view.category_logits)
-        per_channel = -tf.gather(log_p, categories, axis=2, batch_dims=2)
+        per_channel = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=category_of(view.z, model.latent_categories, model.channels),
+            logits=self.channel_logits(view.category_logits))
         return self.config.objective.latent_code_weight * self.average(
             tf.reduce_mean(per_channel, axis=1))
 
