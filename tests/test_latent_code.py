@@ -81,22 +81,24 @@ def test_a_code_per_channel_is_drawn_from_its_own_slice_of_z_uniformly_and_indep
 
 def test_the_per_channel_head_reads_each_channel_alone_with_the_same_weights():
     """Inference mode: changing channel 1 changes channel 1's logits only, and swapping two
-    channels swaps their logits; the generator takes three one-hots beside z."""
+    channels swaps their logits; the generator takes three one-hots beside z. On the CPU on
+    every host, so two passes differ only where their inputs do (no TF32 algorithm choice)."""
     generator, discriminator = build_generator(PER_CHANNEL), build_discriminator(PER_CHANNEL)
     assert generator.input_shape == (None, 100)
     assert generator.get_layer(index=2).kernel.shape[0] == 130
     images = tf.random.stateless_uniform([4, 28, 28, 3], [0, 3], -1, 1).numpy()
-    logit, categories = discriminator(images, training=False)
-    assert logit.shape == (4, 1) and categories.shape == (4, 30)
     changed = images.copy()
     changed[..., 1] = -changed[..., 1]
-    other = discriminator(changed, training=False)[1].numpy()
-    np.testing.assert_allclose(other[:, :10], categories[:, :10], atol=1e-5)
-    np.testing.assert_allclose(other[:, 20:], categories[:, 20:], atol=1e-5)
-    assert np.abs(other[:, 10:20] - categories[:, 10:20]).max() > 1e-3
-    swapped = discriminator(images[..., [2, 1, 0]], training=False)[1].numpy()
-    np.testing.assert_allclose(swapped[:, :10], categories[:, 20:], atol=1e-5)
-    np.testing.assert_allclose(swapped[:, 20:], categories[:, :10], atol=1e-5)
+    with tf.device("/CPU:0"):
+        logit, categories = discriminator(images, training=False)
+        other = discriminator(changed, training=False)[1].numpy()
+        swapped = discriminator(images[..., [2, 1, 0]], training=False)[1].numpy()
+    assert logit.shape == (4, 1) and categories.shape == (4, 30)
+    np.testing.assert_allclose(other[:, :10], categories[:, :10], atol=1e-4)
+    np.testing.assert_allclose(other[:, 20:], categories[:, 20:], atol=1e-4)
+    assert np.abs(other[:, 10:20] - categories[:, 10:20]).max() > 0.05  # Logits here ~0.8.
+    np.testing.assert_allclose(swapped[:, :10], categories[:, 20:], atol=1e-4)
+    np.testing.assert_allclose(swapped[:, 20:], categories[:, :10], atol=1e-4)
 
 
 @HEADS
