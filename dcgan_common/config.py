@@ -398,14 +398,14 @@ SMOKE_MIN_CLASSIFIER_ACCURACY = 0.5
 # in minutes on a 2-core CPU.
 SPEC_TRAINER = TrainerConfig(optimizer=OptimizerConfig(train_steps=3000),
                              runtime=RuntimeConfig(log_every_steps=100, sample_every_steps=500))
+# The code's terms: its mutual information, real-image clustering and shift consistency.
+CODE_TERMS = {"latent_code_weight": 0.2, "real_cluster_weight": 3.0,
+              "cluster_consistency_weight": 1.0}
 # `make run`: the recipe, trained longer at twice its learning rate, exporting the generator's
 # weight average, with an unsupervised 10-category code whose discriminator head also clusters
 # the real digits, shift-invariantly (the measurements that chose each: docs/experiments.md).
 # Every checkpoint is kept, so `make bench-quality` on a `make run` output directory finds the
 # run cached and draws its curves from them.
-# The code's terms: its mutual information, real-image clustering and shift consistency.
-CODE_TERMS = {"latent_code_weight": 0.2, "real_cluster_weight": 3.0,
-              "cluster_consistency_weight": 1.0}
 DEFAULT_TRAINER = SPEC_TRAINER.replace(
     model={"latent_categories": 10},
     objective=CODE_TERMS,
