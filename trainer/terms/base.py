@@ -61,6 +61,10 @@ class Term:
         return tf.reshape(tf.cast(category_logits, tf.float32),
                           [-1, model.channels, model.latent_categories])
 
+    def channel_log_probabilities(self, category_logits: tf.Tensor) -> tf.Tensor:
+        """Each channel's category log-probabilities [N, C, K] (channel_logits, normalized)."""
+        return tf.nn.log_softmax(self.channel_logits(category_logits))
+
     def average(self, per_example: tf.Tensor) -> tf.Tensor:
         """A per-example loss of this replica as its share of the global-batch mean."""
         return tf.nn.compute_average_loss(per_example,

@@ -42,7 +42,7 @@ class RealClustering(Term):
     name = "real_cluster_loss"
 
     def real(self, gan, view: View) -> tf.Tensor:
-        log_p = tf.nn.log_softmax(self.channel_logits(view.category_logits))  # [N, C, K]
+        log_p = self.channel_log_probabilities(view.category_logits)  # [N, C, K]
         p = tf.exp(log_p)
         conditional = self.average(-tf.reduce_mean(tf.reduce_sum(p * log_p, axis=2), axis=1))
         context = tf.distribute.get_replica_context()
@@ -65,9 +65,8 @@ class ShiftConsistency(Term):
         moved = shifted(view.images, self.config.objective.cluster_shift_pixels,
                         gan.stateless_seed(SHIFT_VIEW))
         _, shifted_logits = gan.critic(moved, view.labels)
-        target = tf.stop_gradient(tf.nn.log_softmax(self.channel_logits(view.category_logits)))
+        target = tf.stop_gradient(self.channel_log_probabilities(view.category_logits))
         per_channel = tf.reduce_sum(
-            tf.exp(target) * (target - tf.nn.log_softmax(self.channel_logits(shifted_logits))),
-            axis=2)
+            tf.exp(target) * (target - self.channel_log_probabilities(shifted_logits)), axis=2)
         return self.config.objective.cluster_consistency_weight * self.average(
             tf.reduce_mean(per_channel, axis=1))
